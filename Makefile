@@ -1,0 +1,30 @@
+# Everything a fresh machine needs, from the README's two commands: `make demo`, `make test`.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bench chromium
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+# A concurrency sweep against the embedded server: perf_analyzer's console output, its CSV,
+# our JSON results and the HTML report (with the recommendation) in results/.
+demo: $(BIN)/.installed
+	mkdir -p results
+	$(BIN)/triton-locust profile --embedded-server -m sleep_5ms --concurrency-range 1:4 \
+		--percentile 95 -f results/perf.csv --json results/perf.json
+
+# The report tests open the HTML in headless Chromium (Debian's package).
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+test: $(BIN)/.installed chromium
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/compare_perf_analyzer.py

@@ -1,0 +1,193 @@
+"""A measurement window: the requests whose responses arrived in it, summarised as
+perf_analyzer summarises one "pass", and the merge of several windows into a level's
+reported figures."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from analysis.records import Records
+from analysis.server_stats import ServerStats
+from analysis.statistics import mean_ns, percentiles_ns, std_us
+
+NS_PER_S = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Window:
+    """Client figures of one window (or of merged windows). `latencies_ns` holds the
+    sorted latencies of the successful requests; it stays in memory only."""
+
+    start_ns: int
+    end_ns: int
+    duration_ns: int
+    batch_size: int
+    request_count: int
+    error_count: int
+    latencies_ns: np.ndarray = field(repr=False)
+    avg_latency_ns: int | None
+    std_us: float | None
+    percentiles_ns: dict[int, int]
+    avg_send_ns: int
+    avg_recv_ns: int
+    server: ServerStats | None = None
+    # How busy the load generator was; filled by whoever measured it (None: not measured).
+    client_busy: float | None = None
+
+    @property
+    def throughput(self) -> float:
+        """Inferences per second: requests x batch size over the window's real length."""
+        if self.duration_ns <= 0:
+            return 0.0
+        return self.request_count * self.batch_size / (self.duration_ns / NS_PER_S)
+
+    def stabilizing_latency_ns(self, percentile: int | None) -> float:
+        """The latency the stabiliser compares: the average, or the --percentile value.
+        A window with no successful request has none: infinite, as perf_analyzer's max."""
+        if self.request_count == 0 or self.avg_latency_ns is None:
+            return float("inf")
+        if percentile is None:
+            return float(self.avg_latency_ns)
+        return float(self.percentiles_ns[percentile])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start_ns": self.start_ns,
+            "end_ns": self.end_ns,
+            "duration_ns": self.duration_ns,
+            "batch_size": self.batch_size,
+            "request_count": self.request_count,
+            "error_count": self.error_count,
+            "throughput": self.throughput,
+            "avg_latency_us": _us(self.avg_latency_ns),
+            "std_us": _finite(self.std_us),
+            "percentiles_us": {f"p{p}": v / 1000 for p, v in self.percentiles_ns.items()},
+            "avg_send_us": self.avg_send_ns / 1000,
+            "avg_recv_us": self.avg_recv_ns / 1000,
+            "client_busy": self.client_busy,
+            "server": self.server.to_dict() if self.server is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Window:
+        """The summary back from JSON; the raw latencies are not kept in files."""
+        avg = data.get("avg_latency_us")
+        return cls(
+            start_ns=int(data["start_ns"]),
+            end_ns=int(data["end_ns"]),
+            duration_ns=int(data["duration_ns"]),
+            batch_size=int(data.get("batch_size", 1)),
+            request_count=int(data["request_count"]),
+            error_count=int(data.get("error_count", 0)),
+            latencies_ns=np.zeros(0, dtype=np.int64),
+            avg_latency_ns=None if avg is None else round(avg * 1000),
+            std_us=data.get("std_us"),
+            percentiles_ns={
+                int(k.lstrip("p")): round(v * 1000)
+                for k, v in data.get("percentiles_us", {}).items()
+            },
+            avg_send_ns=round(data.get("avg_send_us", 0) * 1000),
+            avg_recv_ns=round(data.get("avg_recv_us", 0) * 1000),
+            server=ServerStats.from_dict(data["server"]) if data.get("server") else None,
+            client_busy=data.get("client_busy"),
+        )
+
+
+def _us(ns: int | None) -> float | None:
+    return None if ns is None else ns / 1000
+
+
+def _finite(x: float | None) -> float | None:
+    return None if x is None or x == float("inf") else x
+
+
+def summarize(
+    records: Records,
+    start_ns: int,
+    end_ns: int,
+    batch_size: int,
+    percentile: int | None = None,
+    server: ServerStats | None = None,
+) -> Window:
+    """Summarise the requests that ended in [start_ns, end_ns] (records outside are ignored)."""
+    inside = records.ended_within(start_ns, end_ns)
+    good = inside.mask(inside.ok)
+    latencies = np.sort(good.end_ns - good.start_ns)
+    return _window(
+        start_ns,
+        end_ns,
+        end_ns - start_ns,
+        batch_size,
+        latencies,
+        error_count=int(len(inside) - len(good)),
+        send_total_ns=int(good.send_ns.sum()),
+        recv_total_ns=int(good.recv_ns.sum()),
+        percentile=percentile,
+        server=server,
+    )
+
+
+def _window(
+    start_ns: int,
+    end_ns: int,
+    duration_ns: int,
+    batch_size: int,
+    sorted_latencies: np.ndarray,
+    error_count: int,
+    send_total_ns: int,
+    recv_total_ns: int,
+    percentile: int | None,
+    server: ServerStats | None,
+    client_busy: float | None = None,
+) -> Window:
+    n = len(sorted_latencies)
+    return Window(
+        start_ns=start_ns,
+        end_ns=end_ns,
+        duration_ns=duration_ns,
+        batch_size=batch_size,
+        request_count=n,
+        error_count=error_count,
+        latencies_ns=sorted_latencies,
+        avg_latency_ns=mean_ns(sorted_latencies) if n else None,
+        std_us=std_us(sorted_latencies) if n else None,
+        percentiles_ns=percentiles_ns(sorted_latencies, percentile) if n else {},
+        avg_send_ns=send_total_ns // n if n else 0,
+        avg_recv_ns=recv_total_ns // n if n else 0,
+        server=server,
+        client_busy=client_busy,
+    )
+
+
+def merge(windows: Sequence[Window], percentile: int | None = None) -> Window:
+    """perf_analyzer's MergePerfStatusReports: pool the samples, add the durations and the
+    server deltas, so throughput is total requests over total time."""
+    if not windows:
+        raise ValueError("nothing to merge")
+    latencies = np.sort(np.concatenate([w.latencies_ns for w in windows]))
+    servers = [w.server for w in windows if w.server is not None]
+    busy = [w.client_busy for w in windows if w.client_busy is not None]
+    return _window(
+        start_ns=windows[0].start_ns,
+        end_ns=windows[-1].end_ns,
+        duration_ns=sum(w.duration_ns for w in windows),
+        batch_size=windows[0].batch_size,
+        sorted_latencies=latencies,
+        error_count=sum(w.error_count for w in windows),
+        send_total_ns=sum(w.avg_send_ns * w.request_count for w in windows),
+        recv_total_ns=sum(w.avg_recv_ns * w.request_count for w in windows),
+        percentile=percentile,
+        server=_sum(servers) if len(servers) == len(windows) else None,
+        client_busy=max(busy) if busy else None,
+    )
+
+
+def _sum(stats: Sequence[ServerStats]) -> ServerStats:
+    total = ServerStats()
+    for s in stats:
+        total = total + s
+    return total

@@ -1,0 +1,110 @@
+"""Benchmark: perf_analyzer 2.51 and triton-locust, same flags, same server, same model, one
+run; prints per concurrency both throughputs and p50/p95 latencies and their ratios.
+
+    python bench/compare_perf_analyzer.py                 # sleep_5ms, 1:4, HTTP and gRPC
+    python bench/compare_perf_analyzer.py -m identity_fp32 --protocols http -p 2000
+
+It starts the embedded server on free ports unless --http-url/--grpc-url are given, and runs
+NVIDIA's binary through ../shared/tools/reference-perf-analyzer (or $REFERENCE_PA)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_PA = REPO.parent / "shared" / "tools" / "reference-perf-analyzer"
+TOLERANCE = 0.05
+
+
+def read_pa_csv(path: Path) -> dict[int, dict[str, float]]:
+    """Rows of a perf_analyzer-format CSV (either tool's) by concurrency."""
+    with path.open() as f:
+        return {int(r["Concurrency"]): {k: float(v) for k, v in r.items()} for r in csv.DictReader(f)}
+
+
+def run_tool(cmd: list[str], log: Path) -> int:
+    with log.open("w") as out:
+        return subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
+
+
+def compare(args: argparse.Namespace, protocol: str, url: str, work: Path) -> list[str]:
+    flags = ["-m", args.model, "-u", url, "-i", protocol, "--concurrency-range",
+             args.concurrency_range, "-p", str(args.measurement_interval), "--percentile",
+             str(args.percentile), "-s", str(args.stability_percentage)]
+    pa_csv, tl_csv = work / f"pa-{protocol}.csv", work / f"tl-{protocol}.csv"
+    pa = os.environ.get("REFERENCE_PA", str(DEFAULT_PA))
+    rc_pa = run_tool([pa, *flags, "-f", str(pa_csv)], work / f"pa-{protocol}.log")
+    rc_tl = run_tool(
+        [sys.executable, "-m", "triton_locust.cli", "profile", *flags, "-f", str(tl_csv)],
+        work / f"tl-{protocol}.log",
+    )
+    lines = [f"{protocol.upper()}  (perf_analyzer exit {rc_pa}, triton-locust exit {rc_tl}; "
+             f"logs in {work})"]
+    if not pa_csv.exists() or not tl_csv.exists():
+        missing = [p.name for p in (pa_csv, tl_csv) if not p.exists()]
+        return lines + [f"  no CSV from {', '.join(missing)}: see the logs"]
+    pa_rows, tl_rows = read_pa_csv(pa_csv), read_pa_csv(tl_csv)
+    p = f"p{args.percentile} latency"
+    lines.append(
+        f"  {'conc':>4} {'PA infer/s':>11} {'TL infer/s':>11} {'ratio':>6} "
+        f"{'PA p50':>8} {'TL p50':>8} {'ratio':>6} {'PA ' + p[:3]:>8} {'TL ' + p[:3]:>8} {'ratio':>6}"
+    )
+    worst = 0.0
+    for c in sorted(set(pa_rows) | set(tl_rows)):
+        a, b = pa_rows.get(c), tl_rows.get(c)
+        if a is None or b is None:
+            lines.append(f"  {c:>4} only in {'triton-locust' if a is None else 'perf_analyzer'}")
+            continue
+        r_thr = b["Inferences/Second"] / a["Inferences/Second"]
+        r50 = b["p50 latency"] / a["p50 latency"]
+        rp = b[p] / a[p]
+        worst = max(worst, abs(r_thr - 1), abs(rp - 1))
+        lines.append(
+            f"  {c:>4} {a['Inferences/Second']:>11.1f} {b['Inferences/Second']:>11.1f} "
+            f"{r_thr:>6.3f} {a['p50 latency']:>8.0f} {b['p50 latency']:>8.0f} {r50:>6.3f} "
+            f"{a[p]:>8.0f} {b[p]:>8.0f} {rp:>6.3f}"
+        )
+    verdict = "within" if worst <= TOLERANCE else "NOT within"
+    lines.append(f"  throughput and {p[:3]} {verdict} {TOLERANCE:.0%} (worst {worst:.1%})")
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-m", "--model", default="sleep_5ms")
+    parser.add_argument("--protocols", default="http,grpc")
+    parser.add_argument("--concurrency-range", default="1:4")
+    parser.add_argument("-p", "--measurement-interval", type=int, default=5000)
+    parser.add_argument("--percentile", type=int, default=95)
+    parser.add_argument("-s", "--stability-percentage", type=float, default=10)
+    parser.add_argument("--http-url")
+    parser.add_argument("--grpc-url")
+    parser.add_argument("--work-dir", help="keep both tools' CSVs and logs here")
+    args = parser.parse_args()
+    with ExitStack() as stack:
+        urls = {"http": args.http_url, "grpc": args.grpc_url}
+        if not all(urls.values()):
+            from triton_locust.server.launcher import TritonServer, free_ports
+
+            http, grpc, metrics = free_ports(3)
+            server = stack.enter_context(TritonServer(http, grpc, metrics))
+            urls = {"http": args.http_url or server.http_url, "grpc": args.grpc_url or server.grpc_url}
+        work = Path(args.work_dir or tempfile.mkdtemp(prefix="tl-bench-"))
+        work.mkdir(parents=True, exist_ok=True)
+        report = [f"model {args.model}, concurrency {args.concurrency_range}, "
+                  f"-p {args.measurement_interval} ms, stabilising on p{args.percentile}"]
+        for protocol in args.protocols.split(","):
+            report += compare(args, protocol, urls[protocol], work)
+        print("\n".join(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

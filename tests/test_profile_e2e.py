@@ -1,0 +1,162 @@
+"""`triton-locust profile` and `locust -f locustfiles/triton_sweep.py` against the real
+embedded Triton server: what the client counted is what the server served."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from analysis.csv_columns import header
+
+REPO = Path(__file__).resolve().parents[1]
+PA_HEADER = (
+    "Concurrency,Inferences/Second,Client Send,Network+Server Send/Recv,Server Queue,"
+    "Server Compute Input,Server Compute Infer,Server Compute Output,Client Recv,"
+    "p50 latency,p90 latency,p95 latency,p99 latency"
+)
+# Short windows keep the suite quick; the comparison with perf_analyzer uses real ones.
+FAST = ["-p", "300", "-r", "6"]
+
+
+def profile(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "triton_locust.cli", "profile", *args],
+        capture_output=True, text=True, timeout=timeout, cwd=REPO,
+    )
+
+
+def url(server, protocol: str) -> str:
+    return server.grpc_url if protocol == "grpc" else server.http_url
+
+
+def load_levels(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["levels"]
+
+
+def assert_counts_match_server(levels: list[dict], batch: int = 1) -> None:
+    """Per level, the requests the client saw complete in the merged windows equal the
+    server's success-count delta over the same windows, give or take the requests in flight
+    at the two window edges (at most the concurrency at each)."""
+    for level in levels:
+        merged = level["merged"]
+        client = merged["request_count"]
+        server = merged["server"]["success_count"]
+        assert client > 0
+        assert abs(client - server) <= 2 * level["concurrency"], level["concurrency"]
+        assert merged["server"]["inference_count"] == pytest.approx(server * batch, abs=2 * batch * level["concurrency"])
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_identity_sweep_counts_what_the_server_served(triton_server, tmp_path, protocol):
+    out_csv, out_json = tmp_path / "perf.csv", tmp_path / "perf.json"
+    run = profile("-m", "identity_fp32", "-u", url(triton_server, protocol), "-i", protocol,
+                  "--concurrency-range", "1:3", *FAST, "-f", str(out_csv), "--json", str(out_json))
+    assert run.returncode in (0, 1), run.stderr  # 1: a level flagged unstable on a noisy box
+    assert "Traceback" not in run.stderr
+    levels = load_levels(out_json)
+    assert [lvl["concurrency"] for lvl in levels] == [1, 2, 3]
+    assert_counts_match_server(levels)
+    # perf_analyzer's console layout.
+    assert "*** Measurement Settings ***" in run.stdout
+    for c in (1, 2, 3):
+        assert f"Request concurrency: {c}\n  Client: \n    Request count: " in run.stdout
+    assert ("Avg gRPC time" if protocol == "grpc" else "Avg HTTP time") in run.stdout
+    assert "  Server: \n    Inference count: " in run.stdout
+    assert "Inferences/Second vs. Client Average Batch Latency" in run.stdout
+    # perf_analyzer's CSV, rows by throughput.
+    lines = out_csv.read_text().splitlines()
+    assert lines[0] == PA_HEADER
+    rows = list(csv.DictReader(lines))
+    assert sorted(int(r["Concurrency"]) for r in rows) == [1, 2, 3]
+    throughputs = [float(r["Inferences/Second"]) for r in rows]
+    assert throughputs == sorted(throughputs)
+    # The report is written next to the CSV by default.
+    assert (tmp_path / "perf.html").exists()
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_batched_model_counts_inferences_per_request(triton_server, tmp_path, protocol):
+    out_json = tmp_path / "batch.json"
+    run = profile("-m", "sleep_5ms", "-u", url(triton_server, protocol), "-i", protocol,
+                  "-b", "4", "--concurrency-range", "2", *FAST, "--json", str(out_json))
+    assert run.returncode in (0, 1), run.stderr
+    [level] = load_levels(out_json)
+    assert level["concurrency"] == 2
+    assert_counts_match_server([level], batch=4)
+    merged = level["merged"]
+    seconds = merged["duration_ns"] / 1e9
+    assert merged["throughput"] == pytest.approx(merged["request_count"] * 4 / seconds)
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_string_model_over_both_protocols(triton_server, tmp_path, protocol):
+    out_json = tmp_path / "s.json"
+    run = profile("-m", "string_identity", "-u", url(triton_server, protocol), "-i", protocol,
+                  "--string-length", "64", "-b", "2", "--concurrency-range", "1", *FAST,
+                  "--percentile", "95", "--json", str(out_json))
+    assert run.returncode in (0, 1), run.stderr
+    [level] = load_levels(out_json)
+    assert level["merged"]["error_count"] == 0
+    assert_counts_match_server([level], batch=2)
+    assert "Inferences/Second vs. Client p95 Batch Latency" in run.stdout
+
+
+def test_dynamic_dimension_with_shape(triton_server, tmp_path):
+    out_csv = tmp_path / "d.csv"
+    run = profile("-m", "dynamic_identity", "-u", triton_server.http_url, "--shape",
+                  "INPUT0:32", "--concurrency-range", "1", *FAST, "-f", str(out_csv),
+                  "--verbose-csv")
+    assert run.returncode in (0, 1), run.stderr
+    assert out_csv.read_text().splitlines()[0].split(",") == header(
+        [50, 90, 95, 99], verbose=True, stabilizes_on_average=True
+    )
+
+
+def test_locust_command_line_runs_the_same_sweep(triton_server, tmp_path):
+    out_csv, out_json = tmp_path / "locust.csv", tmp_path / "locust.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", "locustfiles/triton_sweep.py", "--headless",
+         "--model", "identity_fp32", "--triton-url", triton_server.http_url,
+         "--protocol", "http", "--concurrency-range", "1:2", "--measurement-interval", "300",
+         "--max-trials", "6", "--percentile", "95", "--results-csv", str(out_csv),
+         "--results-json", str(out_json)],
+        capture_output=True, text=True, timeout=240, cwd=REPO,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert out_csv.read_text().splitlines()[0] == PA_HEADER
+    levels = load_levels(out_json)
+    assert [lvl["concurrency"] for lvl in levels] == [1, 2]
+    assert_counts_match_server(levels)
+    assert json.loads(out_json.read_text())["stabilized_on"] == "p95"
+
+
+BAD_INPUT = [
+    (["-m", "no_such_model"], "no_such_model"),
+    (["-m", "identity_fp32", "-u", "127.0.0.1:1"], "cannot reach Triton at 127.0.0.1:1"),
+    (["-m", "identity_fp32", "--concurrency-range", "1:x"], "--concurrency-range"),
+    (["-m", "identity_fp32", "--percentile", "0"], "--percentile 0"),
+    (["-m", "identity_fp32", "--percentile", "100"], "--percentile 100"),
+    (["-m", "dynamic_identity"], "--shape INPUT0"),
+    (["-m", "identity_fp32", "-i", "udp"], "udp"),
+    (["-m", "identity_fp32", "-b", "2"], "does not support batching"),
+    (["-m", "identity_fp32", "--request-rate-range", "10:20"], "not supported yet"),
+    (["-m", "identity_fp32", "--input-data", "/nonexistent.json"], "--input-data"),
+    ([], "-m/--model-name is required"),
+]
+
+
+@pytest.mark.parametrize(("args", "named"), BAD_INPUT, ids=[" ".join(a) or "no-model" for a, _ in BAD_INPUT])
+def test_bad_input_gets_one_line_and_a_non_zero_exit(triton_server, args, named):
+    if "-u" not in args:
+        args = [*args, "-u", triton_server.http_url]
+    run = profile(*args, timeout=60)
+    assert run.returncode != 0
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr
+    assert named in lines[0]
+    assert "Traceback" not in run.stderr

@@ -1,0 +1,175 @@
+"""The sweep driver with synthetic load: short real windows, a source that makes up
+requests at a chosen rate and latency, and a load control that starts users at once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import gevent
+import pytest
+
+from analysis.records import Records
+from analysis.results import SweepSettings
+from analysis.server_stats import ServerStats
+from analysis.stabiliser import Verdict
+from triton_user.sweep_driver import SweepDriver, SweepListener
+
+WINDOW_MS = 20
+
+
+class SyntheticSource:
+    """Every take() returns requests that ended, evenly spaced, since the previous take;
+    `latency_us(concurrency, n)` gives the n-th window's latency."""
+
+    def __init__(self, load: InstantLoad, per_ms: int, latency_us: Callable[[int, int], float]):
+        self.load, self.per_ms, self.latency_us = load, per_ms, latency_us
+        self.last = time.monotonic_ns()
+        self.takes = 0
+
+    def pending(self) -> int:
+        return (time.monotonic_ns() - self.last) * self.per_ms // 1_000_000
+
+    def take(self) -> Records:
+        now = time.monotonic_ns()
+        n = max(0, (now - self.last) * self.per_ms // 1_000_000)
+        latency_ns = int(self.latency_us(self.load.users, self.takes) * 1000)
+        self.takes += 1
+        ends = [self.last + (i + 1) * (now - self.last) // max(n, 1) for i in range(n)]
+        self.last = now
+        return Records.from_rows([(e - latency_ns, e, 1000, 2000, True) for e in ends])
+
+
+class InstantLoad:
+    def __init__(self) -> None:
+        self.users = 0
+        self.history: list[int] = []
+
+    def set_users(self, count: int) -> None:
+        self.users = count
+        self.history.append(count)
+
+    def running_users(self) -> int:
+        return self.users
+
+
+def settings(**overrides) -> SweepSettings:
+    base = dict(
+        model="m", concurrency_start=1, concurrency_end=3, measurement_interval_ms=WINDOW_MS
+    )
+    return SweepSettings(**{**base, **overrides})
+
+
+def driver(latency_us: Callable[[int, int], float], **overrides) -> SweepDriver:
+    load = InstantLoad()
+    return SweepDriver(settings(**overrides), SyntheticSource(load, 20, latency_us), load)
+
+
+def test_steady_load_is_stable_after_three_windows_at_every_level():
+    d = driver(lambda c, n: 100.0 * c)
+    result = d.run()
+    assert [lvl.concurrency for lvl in result.levels] == [1, 2, 3]
+    assert all(lvl.verdict is Verdict.STABLE for lvl in result.levels)
+    assert all(len(lvl.windows) == 3 for lvl in result.levels)
+    assert result.stop_reason == "completed"
+    merged = result.levels[1].merged
+    assert merged.request_count == sum(w.request_count for w in result.levels[1].windows)
+    assert merged.avg_latency_ns == 200_000
+
+
+def test_windows_last_about_1_2_times_the_interval():
+    result = driver(lambda c, n: 100.0).run()
+    durations_ms = [w.duration_ns / 1e6 for lvl in result.levels for w in lvl.windows]
+    assert all(WINDOW_MS * 1.2 <= d < WINDOW_MS * 1.2 + 30 for d in durations_ms)
+
+
+def test_a_level_that_never_settles_is_flagged_unstable_and_the_sweep_goes_on():
+    # Latency doubles every other window at concurrency 2 only.
+    d = driver(lambda c, n: 100.0 * (2 if c == 2 and n % 2 else 1), max_trials=5)
+    result = d.run()
+    verdicts = [lvl.verdict for lvl in result.levels]
+    assert verdicts == [Verdict.STABLE, Verdict.UNSTABLE, Verdict.STABLE]
+    unstable = result.levels[1]
+    assert len(unstable.windows) == 5
+    assert unstable.spread.latency == pytest.approx(2.0, rel=0.01)
+    assert unstable.reported  # flagged, still in the CSV
+
+
+def test_latency_threshold_stops_the_sweep_without_reporting_the_level():
+    d = driver(lambda c, n: 1000.0 * c, latency_threshold_ms=1.5, concurrency_end=4)
+    result = d.run()
+    assert [lvl.verdict for lvl in result.levels] == [Verdict.STABLE, Verdict.OVER_THRESHOLD]
+    assert result.stop_reason == "latency_threshold"
+    assert [lvl.concurrency for lvl in result.reported_levels] == [1]
+
+
+def test_count_windows_wait_for_the_request_count():
+    d = driver(lambda c, n: 100.0, measurement_mode="count_windows",
+               measurement_request_count=30, concurrency_end=1)
+    # The driver polls the count once a second, as perf_analyzer does.
+    started = time.monotonic()
+    result = d.run()
+    assert all(w.request_count >= 30 for w in result.levels[0].windows)
+    assert time.monotonic() - started >= 3.0
+
+
+def test_server_statistics_are_the_delta_over_each_window():
+    calls = iter(range(1000))
+
+    def poll() -> ServerStats:
+        k = next(calls)
+        return ServerStats(success_count=10 * k, success_ns=10_000 * k)
+
+    load = InstantLoad()
+    d = SweepDriver(settings(concurrency_end=1), SyntheticSource(load, 20, lambda c, n: 100.0),
+                    load, poll_stats=poll)
+    level = d.run().levels[0]
+    assert [w.server.success_count for w in level.windows] == [10, 10, 10]
+    assert level.merged.server.success_count == 30
+
+
+def test_losing_the_server_ends_the_sweep_and_keeps_what_was_measured():
+    polls = {"n": 0}
+
+    def poll() -> ServerStats:
+        polls["n"] += 1
+        if polls["n"] > 5:
+            raise ConnectionError("connection refused")
+        return ServerStats()
+
+    load = InstantLoad()
+    d = SweepDriver(settings(), SyntheticSource(load, 20, lambda c, n: 100.0), load,
+                    poll_stats=poll)
+    result = d.run()
+    assert result.stop_reason.startswith("error: server statistics unavailable")
+    assert [lvl.concurrency for lvl in result.levels] == [1]
+
+
+def test_stopping_mid_level_keeps_its_windows_as_interrupted():
+    d = driver(lambda c, n: 100.0 * (1 + n % 2), max_trials=100)
+    gevent.spawn_later(0.2, d.stop)
+    result = d.run()
+    assert result.stop_reason == "interrupted"
+    assert result.levels[-1].verdict is Verdict.INTERRUPTED
+    assert result.levels[-1].windows
+    assert not result.levels[-1].reported
+
+
+def test_the_listener_hears_each_level_start_window_and_end():
+    heard: list[str] = []
+    load = InstantLoad()
+    d = SweepDriver(
+        settings(concurrency_end=2), SyntheticSource(load, 20, lambda c, n: 100.0), load,
+        listener=SweepListener(
+            level_started=lambda c: heard.append(f"start {c}"),
+            window_measured=lambda c, i, w, v: heard.append(f"window {c}.{i} {v.value}"),
+            level_finished=lambda lvl: heard.append(f"end {lvl.concurrency}"),
+        ),
+    )
+    d.run()
+    assert heard == [
+        "start 1", "window 1.1 measure_more", "window 1.2 measure_more", "window 1.3 stable",
+        "end 1",
+        "start 2", "window 2.1 measure_more", "window 2.2 measure_more", "window 2.3 stable",
+        "end 2",
+    ]

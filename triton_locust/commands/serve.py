@@ -1,0 +1,25 @@
+"""`triton-locust serve`: the embedded Triton server with the sample models."""
+
+from __future__ import annotations
+
+import argparse
+
+from triton_locust.server.launcher import serve_forever
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "serve",
+        help="start Triton Inference Server 2.51 on CPU with the sample models",
+        description="Start the tritonserver shipped in the nvidia-pytriton wheel, on CPU, with "
+        "triton-locust's sample Python-backend models (or your own --model-repository).",
+    )
+    parser.add_argument("--http-port", type=int, default=8000)
+    parser.add_argument("--grpc-port", type=int, default=8001)
+    parser.add_argument("--metrics-port", type=int, default=8002)
+    parser.add_argument("--model-repository", default=None, help="default: the sample models")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return serve_forever(args.http_port, args.grpc_port, args.metrics_port, args.model_repository)

@@ -1,0 +1,97 @@
+"""The control plane: server liveness and version, a model's signature, and the statistics
+extension. Not on the hot path, so it uses tritonclient's own clients over the same
+protocol as the load, as perf_analyzer does."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from analysis.server_stats import ServerStats
+from triton_user.inputs import ModelSignature
+
+
+class ControlError(Exception):
+    """The server or model cannot be used; the message is one line for the user."""
+
+
+PROTOCOLS: tuple[str, ...] = ("http", "grpc")
+
+
+class TritonControl:
+    def __init__(
+        self,
+        url: str,
+        protocol: str = "http",
+        headers: Mapping[str, str] | None = None,
+        timeout_s: float = 10.0,
+    ) -> None:
+        if protocol not in PROTOCOLS:
+            raise ControlError(f"unknown protocol {protocol!r}: expected 'http' or 'grpc'")
+        self.url = url.split("://", 1)[-1]
+        self.protocol = protocol
+        self._headers = dict(headers or {})
+        if protocol == "grpc":
+            from triton_user.grpc_client import make_grpc_cooperative
+
+            make_grpc_cooperative()
+            import tritonclient.grpc as grpcclient
+
+            self._client: Any = grpcclient.InferenceServerClient(self.url)
+        else:
+            import tritonclient.http as httpclient
+
+            self._client = httpclient.InferenceServerClient(
+                self.url, connection_timeout=timeout_s, network_timeout=timeout_s
+            )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _call(self, what: str, fn: Any, *args: Any, returns_json: bool = True) -> Any:
+        """Run one tritonclient call; any failure becomes one line naming `what`."""
+        kwargs: dict[str, Any] = {"headers": self._headers or None}
+        if self.protocol == "grpc" and returns_json:
+            kwargs["as_json"] = True
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # tritonclient raises many types: socket, gRPC, its own
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ControlError(f"{what}: {message}") from exc
+
+    def server_version(self) -> str:
+        """Checks the server answers and is live; returns its version."""
+        where = f"cannot reach Triton at {self.url} over {self.protocol}"
+        live = self._call(where, self._client.is_server_live, returns_json=False)
+        if not live:
+            raise ControlError(f"Triton at {self.url} is not live")
+        return str(self._call(where, self._client.get_server_metadata).get("version", ""))
+
+    def signature(self, model: str, version: str = "") -> ModelSignature:
+        what = f"model {model!r} on {self.url}"
+        ready = self._call(
+            what, self._client.is_model_ready, model, version, returns_json=False
+        )
+        if not ready:
+            raise ControlError(f"model {model!r} is not loaded and ready on {self.url}")
+        metadata = self._call(what, self._client.get_model_metadata, model, version)
+        config = self._call(what, self._client.get_model_config, model, version)
+        # gRPC's JSON wraps the config in {"config": ...}; HTTP's is the config itself.
+        return ModelSignature.from_metadata(metadata, config.get("config", config))
+
+    def stats(self, model: str, version: str = "") -> ServerStats:
+        """Cumulative statistics of the model version that served the requests."""
+        data = self._call(
+            f"statistics of model {model!r}",
+            self._client.get_inference_statistics,
+            model,
+            version,
+        )
+        entries = data.get("model_stats", [])
+        if version:
+            entries = [e for e in entries if str(e.get("version")) == version]
+        if not entries:
+            raise ControlError(f"no statistics for model {model!r} on {self.url}")
+        # Unspecified version: the one with the most requests is the one perf_analyzer picks.
+        return max((ServerStats.from_extension(e) for e in entries), key=lambda s: s.success_count)
+

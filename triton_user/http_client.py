@@ -1,0 +1,186 @@
+"""KServe v2 inference over HTTP/1.1 keep-alive, on a plain (gevent-patched) socket.
+
+The request's wire form is built once per input set and sent as is every time; the client
+times what it does, in three parts it can see:
+  send: from the start until the request's last byte is handed to the kernel;
+  response wait: until the first byte of the response arrives;
+  recv: reading the rest of the response and decoding its inference header.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from triton_user.inputs import Tensor
+
+_CRLF2 = b"\r\n\r\n"
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Monotonic nanoseconds of one request, and its error (None when it succeeded): a
+    failed request is a result to count, not an exception on the request path."""
+
+    start_ns: int
+    end_ns: int
+    send_ns: int
+    recv_ns: int
+    response_bytes: int
+    error: str | None = None
+
+
+def model_path(model: str, version: str = "") -> str:
+    return f"/v2/models/{model}" + (f"/versions/{version}" if version else "")
+
+
+def encode_request(
+    host: str,
+    model: str,
+    version: str,
+    inputs: Sequence[Tensor],
+    outputs: Sequence[str],
+    headers: Mapping[str, str] | None = None,
+) -> bytes:
+    """The whole HTTP request: binary tensor extension, outputs asked for in binary."""
+    raws = [t.raw_bytes() for t in inputs]
+    inference_header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": t.name,
+                    "shape": list(t.shape),
+                    "datatype": t.datatype,
+                    "parameters": {"binary_data_size": len(raw)},
+                }
+                for t, raw in zip(inputs, raws, strict=True)
+            ],
+            "outputs": [{"name": o, "parameters": {"binary_data": True}} for o in outputs],
+        },
+        separators=(",", ":"),
+    ).encode()
+    body = inference_header + b"".join(raws)
+    lines = [
+        f"POST {model_path(model, version)}/infer HTTP/1.1",
+        f"Host: {host}",
+        "Content-Type: application/octet-stream",
+        f"Inference-Header-Content-Length: {len(inference_header)}",
+        f"Content-Length: {len(body)}",
+        *(f"{k}: {v}" for k, v in (headers or {}).items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def split_url(url: str) -> tuple[str, int]:
+    """'host:port' (an http:// prefix is allowed) into its parts."""
+    hostport = url.split("://", 1)[-1].rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ValueError(f"URL {url!r}: expected HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+class HttpInferClient:
+    """One keep-alive connection: one request in flight at a time."""
+
+    def __init__(self, url: str, timeout_s: float = 60.0) -> None:
+        self._address = split_url(url)
+        self._timeout_s = timeout_s
+        self._sock: socket.socket | None = None
+        self._buf = bytearray()
+
+    def _connect(self) -> socket.socket:
+        sock = socket.create_connection(self._address, timeout=self._timeout_s)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._buf.clear()
+        return sock
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def infer(self, request: bytes) -> Timing:
+        """Send one pre-encoded request and read its response."""
+        start = time.monotonic_ns()
+        sent = first = start
+        try:
+            if self._sock is None:
+                self._sock = self._connect()
+            sock = self._sock
+            sock.sendall(request)
+            sent = time.monotonic_ns()
+            first = self._fill(sock)
+            status, length, json_length, keep_alive = self._read_head(sock)
+            body = self._read_body(sock, length)
+        except (OSError, ValueError) as exc:
+            self.close()
+            return _failed(start, sent, first, f"HTTP connection failed: {exc}")
+        if not keep_alive:
+            self.close()
+        if status != 200:
+            return _failed(start, sent, first, _error_message(status, body))
+        error = _check_inference_header(body[:json_length] if json_length is not None else body)
+        end = time.monotonic_ns()
+        return Timing(start, end, sent - start, end - first, length, error)
+
+    def _fill(self, sock: socket.socket) -> int:
+        """Block for the next bytes of the response; returns when they arrived."""
+        chunk = sock.recv(65536)
+        arrived = time.monotonic_ns()
+        if not chunk:
+            raise ValueError("server closed the connection")
+        self._buf += chunk
+        return arrived
+
+    def _read_head(self, sock: socket.socket) -> tuple[int, int, int | None, bool]:
+        while (end := self._buf.find(_CRLF2)) < 0:
+            self._fill(sock)
+        head = bytes(self._buf[:end]).decode("latin-1").split("\r\n")
+        del self._buf[: end + 4]
+        status = int(head[0].split(" ", 2)[1])
+        length, json_length, keep_alive = 0, None, True
+        for line in head[1:]:
+            key, _, value = line.partition(":")
+            key = key.strip().lower()
+            if key == "content-length":
+                length = int(value)
+            elif key == "inference-header-content-length":
+                json_length = int(value)
+            elif key == "connection" and value.strip().lower() == "close":
+                keep_alive = False
+            elif key == "transfer-encoding":
+                raise ValueError("chunked responses are not supported")
+        return status, length, json_length, keep_alive
+
+    def _read_body(self, sock: socket.socket, length: int) -> bytes:
+        while len(self._buf) < length:
+            self._fill(sock)
+        body = bytes(self._buf[:length])
+        del self._buf[:length]
+        return body
+
+
+def _error_message(status: int, body: bytes) -> str:
+    try:
+        return f"HTTP {status}: {json.loads(body)['error']}"
+    except (ValueError, KeyError, TypeError):
+        return f"HTTP {status}: {body[:200].decode('utf-8', 'replace')}"
+
+
+def _failed(start: int, sent: int, first: int, error: str) -> Timing:
+    end = time.monotonic_ns()
+    return Timing(start, end, sent - start, end - first, 0, error)
+
+
+def _check_inference_header(header: bytes) -> str | None:
+    """Decode the response's JSON part (its binary outputs follow it and are left as bytes),
+    as a client library does before handing the result over."""
+    try:
+        json.loads(header)
+    except ValueError as exc:
+        return f"malformed inference response: {exc}"
+    return None

@@ -1,0 +1,62 @@
+"""What every user of a process sends: the model's request, encoded once for the chosen
+protocol, and how to open a connection for it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from analysis.results import SweepSettings
+from triton_user import grpc_client, http_client
+from triton_user.control import TritonControl
+from triton_user.inputs import ModelSignature, build_inputs
+
+InferClient = http_client.HttpInferClient | grpc_client.GrpcInferClient
+
+
+@dataclass(frozen=True)
+class RequestPlan:
+    settings: SweepSettings
+    signature: ModelSignature
+    payload: bytes  # the request's whole wire form, reused for every request
+
+    @classmethod
+    def build(cls, settings: SweepSettings, signature: ModelSignature) -> RequestPlan:
+        """Raises InputError when the model's inputs cannot be built from the settings."""
+        tensors = build_inputs(
+            signature,
+            batch_size=settings.batch_size,
+            input_data=settings.input_data,
+            shapes=settings.shapes,
+            string_length=settings.string_length,
+        )
+        if settings.protocol == "grpc":
+            payload = grpc_client.encode_request(
+                settings.model, settings.model_version, tensors, signature.outputs
+            )
+        else:
+            host = settings.url.split("://", 1)[-1]
+            payload = http_client.encode_request(
+                host, settings.model, settings.model_version, tensors, signature.outputs,
+                settings.headers,
+            )
+        return cls(settings, signature, payload)
+
+    @classmethod
+    def discover(cls, settings: SweepSettings) -> RequestPlan:
+        """Ask the server for the model's signature, then build. Raises ControlError or
+        InputError with a one-line message."""
+        control = TritonControl(settings.url, settings.protocol, settings.headers)
+        try:
+            return cls.build(settings, control.signature(settings.model, settings.model_version))
+        finally:
+            control.close()
+
+    def new_client(self) -> InferClient:
+        if self.settings.protocol == "grpc":
+            return grpc_client.GrpcInferClient(self.settings.url, self.settings.headers)
+        return http_client.HttpInferClient(self.settings.url)
+
+    @property
+    def request_type(self) -> str:
+        """The request type Locust's statistics and UI show."""
+        return "gRPC" if self.settings.protocol == "grpc" else "HTTP"

@@ -1,0 +1,181 @@
+"""One sweep inside Locust: check the server and model, drive the levels, and write what
+was measured (console as perf_analyzer prints it, CSV, JSON, report).
+
+Files are rewritten after every level, so a sweep that dies keeps what it measured."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+import gevent
+import gevent.event
+from locust.env import Environment
+
+from analysis import console
+from analysis.csv_writer import write_csv
+from analysis.json_writer import write_json
+from analysis.results import LevelResult, SweepResult, SweepSettings
+from analysis.stabiliser import Verdict
+from analysis.window import Window
+from triton_locust.flags import Outputs
+from triton_user.control import ControlError, TritonControl
+from triton_user.inputs import InputError
+from triton_user.request_plan import RequestPlan
+from triton_user.sweep_driver import SweepDriver, SweepListener
+from triton_user.user import attach
+
+log = logging.getLogger(__name__)
+
+
+class PreflightError(Exception):
+    """The sweep cannot start: one line for the user."""
+
+
+class LocustSweep:
+    def __init__(
+        self,
+        environment: Environment,
+        settings: SweepSettings,
+        outputs: Outputs,
+        out: TextIO | None = None,
+    ) -> None:
+        self.environment = environment
+        self.settings = settings
+        self.outputs = outputs
+        self.out = out or sys.stdout
+        self.target_users = settings.concurrency_start
+        self.finished = gevent.event.Event()
+        self.result: SweepResult | None = None
+        self._control: TritonControl | None = None
+        self._driver: SweepDriver | None = None
+        self.on_finished: list[Callable[[SweepResult], None]] = []
+
+    # -- before any load -------------------------------------------------------------
+    def preflight(self) -> None:
+        """Reach the server, read the model, build the request, check the statistics
+        extension answers. Raises PreflightError."""
+        try:
+            control = TritonControl(self.settings.url, self.settings.protocol, self.settings.headers)
+            self._control = control
+            self.server_version = control.server_version()
+            signature = control.signature(self.settings.model, self.settings.model_version)
+            plan = RequestPlan.build(self.settings, signature)
+            control.stats(self.settings.model, self.settings.model_version)
+        except (ControlError, InputError) as exc:
+            self.close()
+            raise PreflightError(str(exc)) from exc
+        attach(self.environment, plan)
+
+    # -- the sweep -------------------------------------------------------------------
+    def start(self) -> None:
+        state = self.environment.triton  # type: ignore[attr-defined]
+        control = self._control
+        assert control is not None, "preflight() first"
+        self._driver = SweepDriver(
+            settings=self.settings,
+            source=state.recorder,
+            load=self,
+            poll_stats=lambda: control.stats(self.settings.model, self.settings.model_version),
+            listener=SweepListener(
+                level_started=self._level_started,
+                window_measured=self._window_measured,
+                level_finished=self._level_finished,
+            ),
+        )
+        self._driver.result.server_version = self.server_version
+        self._print(console.settings_block(self.settings))
+        gevent.spawn(self._run)
+
+    def stop(self) -> None:
+        if self._driver is not None:
+            self._driver.stop()
+
+    @property
+    def done(self) -> bool:
+        return self.finished.is_set()
+
+    # LoadControl, for the driver: the shape hands target_users to Locust.
+    def set_users(self, count: int) -> None:
+        self.target_users = count
+
+    def running_users(self) -> int:
+        runner = self.environment.runner
+        return runner.user_count if runner is not None else 0
+
+    def _run(self) -> None:
+        assert self._driver is not None
+        try:
+            self.result = self._driver.run()
+        except Exception as exc:  # a bug of ours must not lose what was measured
+            log.exception("sweep failed")
+            self.result = self._driver.result
+            self.result.stop_reason = f"error: {exc}"
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        result = self.result
+        assert result is not None
+        try:
+            if result.reported_levels:
+                self._print(console.summary_block(result))
+            if result.stop_reason.startswith("error"):
+                print(f"triton-locust: sweep stopped: {result.stop_reason}", file=sys.stderr)
+            self._write(result, final=True)
+            for callback in self.on_finished:
+                callback(result)
+        finally:
+            self.close()
+            self.finished.set()
+
+    def close(self) -> None:
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+
+    # -- what the driver tells ---------------------------------------------------------
+    def _level_started(self, concurrency: int) -> None:
+        self._print(console.level_header(concurrency))
+
+    def _window_measured(self, concurrency: int, index: int, window: Window, verdict: Verdict) -> None:
+        if self.outputs.verbose:
+            latency = window.stabilizing_latency_ns(self.settings.percentile)
+            label = self.settings.latency_label
+            shown = f"{latency / 1000:.0f} usec" if latency != float("inf") else "none"
+            self._print(
+                f"  Pass [{index}] throughput: {window.throughput:.6g} infer/sec. "
+                f"{label} latency: {shown}"
+            )
+
+    def _level_finished(self, level: LevelResult) -> None:
+        self._print(console.level_block(level, self.settings, verbose=self.outputs.verbose))
+        if self._driver is not None:
+            self._write(self._driver.result, final=False)
+
+    def _write(self, result: SweepResult, final: bool) -> None:
+        """Rewrite the result files; a file that cannot be written is said, not fatal."""
+        targets: list[tuple[str | None, Callable[[], None]]] = [
+            (self.outputs.csv, lambda: write_csv(result, self.outputs.csv, self.outputs.verbose_csv)),
+            (self.outputs.json, lambda: write_json(result, self.outputs.json)),
+        ]
+        if final:
+            targets.append((self.outputs.report, lambda: self._write_report(result)))
+        for path, write in targets:
+            if not path:
+                continue
+            try:
+                write()
+            except OSError as exc:
+                print(f"triton-locust: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+
+    def _write_report(self, result: SweepResult) -> None:
+        from analysis.report.html import write_report
+
+        write_report(result, self.outputs.report, latency_budget_ms=self.outputs.latency_budget_ms)
+
+    def _print(self, text: str) -> None:
+        if text:
+            print(text, file=self.out, flush=True)

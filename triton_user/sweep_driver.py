@@ -1,0 +1,162 @@
+"""The sweep's clock: for each concurrency level, set the user count, measure back-to-back
+windows as perf_analyzer does, ask the stabiliser, and move on.
+
+It only decides when; the load (users), the samples (a recorder, or a master's merge of
+its workers') and the server's statistics come in through the small interfaces below, so
+one driver serves a single process, a Locust master, and tests with a fake clock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import gevent
+import gevent.event
+
+from analysis.records import Records
+from analysis.results import LevelResult, SweepResult, SweepSettings
+from analysis.server_stats import ServerStats
+from analysis.stabiliser import Verdict, assess, final_verdict, last_windows, spread
+from analysis.window import Window, merge, summarize
+
+# perf_analyzer sleeps 1.2x the measurement interval and divides by the real length.
+WINDOW_STRETCH = 1.2
+# count_windows: perf_analyzer checks the request count once a second.
+COUNT_POLL_S = 1.0
+USERS_POLL_S = 0.05
+
+
+class SampleSource(Protocol):
+    def take(self) -> Records: ...
+
+    def pending(self) -> int: ...
+
+
+class LoadControl(Protocol):
+    def set_users(self, count: int) -> None: ...
+
+    def running_users(self) -> int: ...
+
+
+class SweepError(Exception):
+    """The sweep cannot go on (server gone, users not starting); results so far stand."""
+
+
+@dataclass
+class SweepListener:
+    """What the driver tells as it goes (console output, incremental files)."""
+
+    level_started: Callable[[int], None] = lambda concurrency: None
+    window_measured: Callable[[int, int, Window, Verdict], None] = lambda c, i, w, v: None
+    level_finished: Callable[[LevelResult], None] = lambda level: None
+
+
+@dataclass
+class SweepDriver:
+    settings: SweepSettings
+    source: SampleSource
+    load: LoadControl
+    poll_stats: Callable[[], ServerStats] | None = None
+    listener: SweepListener = field(default_factory=SweepListener)
+    clock: Callable[[], int] = time.monotonic_ns
+    users_timeout_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        self._stop = gevent.event.Event()
+        self.result = SweepResult(self.settings, started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+
+    def stop(self) -> None:
+        """Ask the sweep to end now; the level under way is kept as interrupted."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> SweepResult:
+        """Measure every level; never raises for what happens mid-sweep, the reason is in
+        `result.stop_reason` and every level measured so far is in `result.levels`."""
+        try:
+            for concurrency in self.settings.concurrencies():
+                level = self._measure_level(concurrency)
+                self.result.levels.append(level)
+                self.listener.level_finished(level)
+                if level.verdict is Verdict.OVER_THRESHOLD:
+                    self.result.stop_reason = "latency_threshold"
+                    break
+                if level.verdict is Verdict.INTERRUPTED:
+                    self.result.stop_reason = "interrupted"
+                    break
+        except SweepError as exc:
+            self.result.stop_reason = f"error: {exc}"
+        return self.result
+
+    def _measure_level(self, concurrency: int) -> LevelResult:
+        self.listener.level_started(concurrency)
+        self._start_users(concurrency)
+        rule = self.settings.rule
+        windows: list[Window] = []
+        verdict = Verdict.MEASURE_MORE
+        carry = Records.empty()
+        self.source.take()  # what finished during the ramp belongs to no window
+        stats = self._stats()
+        start = self.clock()
+        while verdict is Verdict.MEASURE_MORE:
+            if self._wait_window():
+                verdict = Verdict.INTERRUPTED
+                break
+            end = self.clock()
+            new_stats = self._stats()
+            records = Records.concat([carry, self.source.take()])
+            window = summarize(
+                records, start, end, self.settings.batch_size, rule.percentile,
+                server=None if stats is None or new_stats is None else new_stats - stats,
+            )
+            # A response that arrived after `end` belongs to the next window.
+            carry = records.ended_after(end)
+            windows.append(window)
+            verdict = assess(windows, rule)
+            self.listener.window_measured(concurrency, len(windows), window, verdict)
+            start, stats = end, new_stats
+        return self._level(concurrency, windows, verdict)
+
+    def _level(self, concurrency: int, windows: list[Window], verdict: Verdict) -> LevelResult:
+        rule = self.settings.rule
+        tail = [w for w in last_windows(windows, rule) if w.request_count > 0]
+        merged = merge(tail, rule.percentile) if tail else None
+        if merged is not None:
+            verdict = final_verdict(merged, verdict, rule)
+        return LevelResult(concurrency, verdict, windows, merged, spread(windows, rule))
+
+    def _start_users(self, concurrency: int) -> None:
+        self.load.set_users(concurrency)
+        deadline = time.monotonic() + self.users_timeout_s
+        while self.load.running_users() != concurrency:
+            if self.stopping:
+                return
+            if time.monotonic() > deadline:
+                raise SweepError(
+                    f"only {self.load.running_users()} of {concurrency} users started "
+                    f"within {self.users_timeout_s:.0f} s"
+                )
+            gevent.sleep(USERS_POLL_S)
+
+    def _wait_window(self) -> bool:
+        """Wait out one window; True when the sweep was stopped meanwhile."""
+        if self.settings.measurement_mode == "count_windows":
+            while True:  # perf_analyzer sleeps first, then counts
+                if self._stop.wait(COUNT_POLL_S):
+                    return True
+                if self.source.pending() >= self.settings.measurement_request_count:
+                    return False
+        return self._stop.wait(self.settings.measurement_interval_ms * WINDOW_STRETCH / 1000)
+
+    def _stats(self) -> ServerStats | None:
+        if self.poll_stats is None:
+            return None
+        try:
+            return self.poll_stats()
+        except Exception as exc:  # the server went away mid-sweep: end it, keep the results
+            raise SweepError(f"server statistics unavailable: {exc}") from exc
