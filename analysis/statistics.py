@@ -20,9 +20,7 @@ def percentile_ns(sorted_latencies_ns: np.ndarray, percentile: int) -> int:
     return int(sorted_latencies_ns[index])
 
 
-def percentiles_ns(
-    sorted_latencies_ns: np.ndarray, extra: int | None = None
-) -> dict[int, int]:
+def percentiles_ns(sorted_latencies_ns: np.ndarray, extra: int | None = None) -> dict[int, int]:
     wanted = sorted(set(REPORTED_PERCENTILES) | ({extra} if extra is not None else set()))
     return {p: percentile_ns(sorted_latencies_ns, p) for p in wanted}
 

@@ -26,7 +26,9 @@ TOLERANCE = 0.05
 def read_pa_csv(path: Path) -> dict[int, dict[str, float]]:
     """Rows of a perf_analyzer-format CSV (either tool's) by concurrency."""
     with path.open() as f:
-        return {int(r["Concurrency"]): {k: float(v) for k, v in r.items()} for r in csv.DictReader(f)}
+        return {
+            int(r["Concurrency"]): {k: float(v) for k, v in r.items()} for r in csv.DictReader(f)
+        }
 
 
 def run_tool(cmd: list[str], log: Path) -> int:
@@ -35,9 +37,22 @@ def run_tool(cmd: list[str], log: Path) -> int:
 
 
 def compare(args: argparse.Namespace, protocol: str, url: str, work: Path) -> list[str]:
-    flags = ["-m", args.model, "-u", url, "-i", protocol, "--concurrency-range",
-             args.concurrency_range, "-p", str(args.measurement_interval), "--percentile",
-             str(args.percentile), "-s", str(args.stability_percentage)]
+    flags = [
+        "-m",
+        args.model,
+        "-u",
+        url,
+        "-i",
+        protocol,
+        "--concurrency-range",
+        args.concurrency_range,
+        "-p",
+        str(args.measurement_interval),
+        "--percentile",
+        str(args.percentile),
+        "-s",
+        str(args.stability_percentage),
+    ]
     pa_csv, tl_csv = work / f"pa-{protocol}.csv", work / f"tl-{protocol}.csv"
     pa = os.environ.get("REFERENCE_PA", str(DEFAULT_PA))
     rc_pa = run_tool([pa, *flags, "-f", str(pa_csv)], work / f"pa-{protocol}.log")
@@ -45,8 +60,10 @@ def compare(args: argparse.Namespace, protocol: str, url: str, work: Path) -> li
         [sys.executable, "-m", "triton_locust.cli", "profile", *flags, "-f", str(tl_csv)],
         work / f"tl-{protocol}.log",
     )
-    lines = [f"{protocol.upper()}  (perf_analyzer exit {rc_pa}, triton-locust exit {rc_tl}; "
-             f"logs in {work})"]
+    lines = [
+        f"{protocol.upper()}  (perf_analyzer exit {rc_pa}, triton-locust exit {rc_tl}; "
+        f"logs in {work})"
+    ]
     if not pa_csv.exists() or not tl_csv.exists():
         missing = [p.name for p in (pa_csv, tl_csv) if not p.exists()]
         return lines + [f"  no CSV from {', '.join(missing)}: see the logs"]
@@ -95,11 +112,16 @@ def main() -> int:
 
             http, grpc, metrics = free_ports(3)
             server = stack.enter_context(TritonServer(http, grpc, metrics))
-            urls = {"http": args.http_url or server.http_url, "grpc": args.grpc_url or server.grpc_url}
+            urls = {
+                "http": args.http_url or server.http_url,
+                "grpc": args.grpc_url or server.grpc_url,
+            }
         work = Path(args.work_dir or tempfile.mkdtemp(prefix="tl-bench-"))
         work.mkdir(parents=True, exist_ok=True)
-        report = [f"model {args.model}, concurrency {args.concurrency_range}, "
-                  f"-p {args.measurement_interval} ms, stabilising on p{args.percentile}"]
+        report = [
+            f"model {args.model}, concurrency {args.concurrency_range}, "
+            f"-p {args.measurement_interval} ms, stabilising on p{args.percentile}"
+        ]
         for protocol in args.protocols.split(","):
             report += compare(args, protocol, urls[protocol], work)
         print("\n".join(report))

@@ -26,7 +26,10 @@ FAST = ["-p", "300", "-r", "6"]
 def profile(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "triton_locust.cli", "profile", *args],
-        capture_output=True, text=True, timeout=timeout, cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
     )
 
 
@@ -48,14 +51,29 @@ def assert_counts_match_server(levels: list[dict], batch: int = 1) -> None:
         server = merged["server"]["success_count"]
         assert client > 0
         assert abs(client - server) <= 2 * level["concurrency"], level["concurrency"]
-        assert merged["server"]["inference_count"] == pytest.approx(server * batch, abs=2 * batch * level["concurrency"])
+        assert merged["server"]["inference_count"] == pytest.approx(
+            server * batch, abs=2 * batch * level["concurrency"]
+        )
 
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_identity_sweep_counts_what_the_server_served(triton_server, tmp_path, protocol):
     out_csv, out_json = tmp_path / "perf.csv", tmp_path / "perf.json"
-    run = profile("-m", "identity_fp32", "-u", url(triton_server, protocol), "-i", protocol,
-                  "--concurrency-range", "1:3", *FAST, "-f", str(out_csv), "--json", str(out_json))
+    run = profile(
+        "-m",
+        "identity_fp32",
+        "-u",
+        url(triton_server, protocol),
+        "-i",
+        protocol,
+        "--concurrency-range",
+        "1:3",
+        *FAST,
+        "-f",
+        str(out_csv),
+        "--json",
+        str(out_json),
+    )
     assert run.returncode in (0, 1), run.stderr  # 1: a level flagged unstable on a noisy box
     assert "Traceback" not in run.stderr
     levels = load_levels(out_json)
@@ -82,8 +100,21 @@ def test_identity_sweep_counts_what_the_server_served(triton_server, tmp_path, p
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_batched_model_counts_inferences_per_request(triton_server, tmp_path, protocol):
     out_json = tmp_path / "batch.json"
-    run = profile("-m", "sleep_5ms", "-u", url(triton_server, protocol), "-i", protocol,
-                  "-b", "4", "--concurrency-range", "2", *FAST, "--json", str(out_json))
+    run = profile(
+        "-m",
+        "sleep_5ms",
+        "-u",
+        url(triton_server, protocol),
+        "-i",
+        protocol,
+        "-b",
+        "4",
+        "--concurrency-range",
+        "2",
+        *FAST,
+        "--json",
+        str(out_json),
+    )
     assert run.returncode in (0, 1), run.stderr
     [level] = load_levels(out_json)
     assert level["concurrency"] == 2
@@ -96,9 +127,25 @@ def test_batched_model_counts_inferences_per_request(triton_server, tmp_path, pr
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_string_model_over_both_protocols(triton_server, tmp_path, protocol):
     out_json = tmp_path / "s.json"
-    run = profile("-m", "string_identity", "-u", url(triton_server, protocol), "-i", protocol,
-                  "--string-length", "64", "-b", "2", "--concurrency-range", "1", *FAST,
-                  "--percentile", "95", "--json", str(out_json))
+    run = profile(
+        "-m",
+        "string_identity",
+        "-u",
+        url(triton_server, protocol),
+        "-i",
+        protocol,
+        "--string-length",
+        "64",
+        "-b",
+        "2",
+        "--concurrency-range",
+        "1",
+        *FAST,
+        "--percentile",
+        "95",
+        "--json",
+        str(out_json),
+    )
     assert run.returncode in (0, 1), run.stderr
     [level] = load_levels(out_json)
     assert level["merged"]["error_count"] == 0
@@ -108,9 +155,20 @@ def test_string_model_over_both_protocols(triton_server, tmp_path, protocol):
 
 def test_dynamic_dimension_with_shape(triton_server, tmp_path):
     out_csv = tmp_path / "d.csv"
-    run = profile("-m", "dynamic_identity", "-u", triton_server.http_url, "--shape",
-                  "INPUT0:32", "--concurrency-range", "1", *FAST, "-f", str(out_csv),
-                  "--verbose-csv")
+    run = profile(
+        "-m",
+        "dynamic_identity",
+        "-u",
+        triton_server.http_url,
+        "--shape",
+        "INPUT0:32",
+        "--concurrency-range",
+        "1",
+        *FAST,
+        "-f",
+        str(out_csv),
+        "--verbose-csv",
+    )
     assert run.returncode in (0, 1), run.stderr
     assert out_csv.read_text().splitlines()[0].split(",") == header(
         [50, 90, 95, 99], verbose=True, stabilizes_on_average=True
@@ -120,12 +178,36 @@ def test_dynamic_dimension_with_shape(triton_server, tmp_path):
 def test_locust_command_line_runs_the_same_sweep(triton_server, tmp_path):
     out_csv, out_json = tmp_path / "locust.csv", tmp_path / "locust.json"
     run = subprocess.run(
-        [sys.executable, "-m", "locust", "-f", "locustfiles/triton_sweep.py", "--headless",
-         "--model", "identity_fp32", "--triton-url", triton_server.http_url,
-         "--protocol", "http", "--concurrency-range", "1:2", "--measurement-interval", "300",
-         "--max-trials", "6", "--percentile", "95", "--results-csv", str(out_csv),
-         "--results-json", str(out_json)],
-        capture_output=True, text=True, timeout=240, cwd=REPO,
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            "locustfiles/triton_sweep.py",
+            "--headless",
+            "--model",
+            "identity_fp32",
+            "--triton-url",
+            triton_server.http_url,
+            "--protocol",
+            "http",
+            "--concurrency-range",
+            "1:2",
+            "--measurement-interval",
+            "300",
+            "--max-trials",
+            "6",
+            "--percentile",
+            "95",
+            "--results-csv",
+            str(out_csv),
+            "--results-json",
+            str(out_json),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=REPO,
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert out_csv.read_text().splitlines()[0] == PA_HEADER
@@ -150,7 +232,9 @@ BAD_INPUT = [
 ]
 
 
-@pytest.mark.parametrize(("args", "named"), BAD_INPUT, ids=[" ".join(a) or "no-model" for a, _ in BAD_INPUT])
+@pytest.mark.parametrize(
+    ("args", "named"), BAD_INPUT, ids=[" ".join(a) or "no-model" for a, _ in BAD_INPUT]
+)
 def test_bad_input_gets_one_line_and_a_non_zero_exit(triton_server, args, named):
     if "-u" not in args:
         args = [*args, "-u", triton_server.http_url]

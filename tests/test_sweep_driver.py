@@ -104,8 +104,12 @@ def test_latency_threshold_stops_the_sweep_without_reporting_the_level():
 
 
 def test_count_windows_wait_for_the_request_count():
-    d = driver(lambda c, n: 100.0, measurement_mode="count_windows",
-               measurement_request_count=30, concurrency_end=1)
+    d = driver(
+        lambda c, n: 100.0,
+        measurement_mode="count_windows",
+        measurement_request_count=30,
+        concurrency_end=1,
+    )
     # The driver polls the count once a second, as perf_analyzer does.
     started = time.monotonic()
     result = d.run()
@@ -121,8 +125,12 @@ def test_server_statistics_are_the_delta_over_each_window():
         return ServerStats(success_count=10 * k, success_ns=10_000 * k)
 
     load = InstantLoad()
-    d = SweepDriver(settings(concurrency_end=1), SyntheticSource(load, 20, lambda c, n: 100.0),
-                    load, poll_stats=poll)
+    d = SweepDriver(
+        settings(concurrency_end=1),
+        SyntheticSource(load, 20, lambda c, n: 100.0),
+        load,
+        poll_stats=poll,
+    )
     level = d.run().levels[0]
     assert [w.server.success_count for w in level.windows] == [10, 10, 10]
     assert level.merged.server.success_count == 30
@@ -138,8 +146,9 @@ def test_losing_the_server_ends_the_sweep_and_keeps_what_was_measured():
         return ServerStats()
 
     load = InstantLoad()
-    d = SweepDriver(settings(), SyntheticSource(load, 20, lambda c, n: 100.0), load,
-                    poll_stats=poll)
+    d = SweepDriver(
+        settings(), SyntheticSource(load, 20, lambda c, n: 100.0), load, poll_stats=poll
+    )
     result = d.run()
     assert result.stop_reason.startswith("error: server statistics unavailable")
     assert [lvl.concurrency for lvl in result.levels] == [1]
@@ -159,7 +168,9 @@ def test_the_listener_hears_each_level_start_window_and_end():
     heard: list[str] = []
     load = InstantLoad()
     d = SweepDriver(
-        settings(concurrency_end=2), SyntheticSource(load, 20, lambda c, n: 100.0), load,
+        settings(concurrency_end=2),
+        SyntheticSource(load, 20, lambda c, n: 100.0),
+        load,
         listener=SweepListener(
             level_started=lambda c: heard.append(f"start {c}"),
             window_measured=lambda c, i, w, v: heard.append(f"window {c}.{i} {v.value}"),
@@ -168,8 +179,14 @@ def test_the_listener_hears_each_level_start_window_and_end():
     )
     d.run()
     assert heard == [
-        "start 1", "window 1.1 measure_more", "window 1.2 measure_more", "window 1.3 stable",
+        "start 1",
+        "window 1.1 measure_more",
+        "window 1.2 measure_more",
+        "window 1.3 stable",
         "end 1",
-        "start 2", "window 2.1 measure_more", "window 2.2 measure_more", "window 2.3 stable",
+        "start 2",
+        "window 2.1 measure_more",
+        "window 2.2 measure_more",
+        "window 2.3 stable",
         "end 2",
     ]

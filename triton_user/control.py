@@ -69,9 +69,7 @@ class TritonControl:
 
     def signature(self, model: str, version: str = "") -> ModelSignature:
         what = f"model {model!r} on {self.url}"
-        ready = self._call(
-            what, self._client.is_model_ready, model, version, returns_json=False
-        )
+        ready = self._call(what, self._client.is_model_ready, model, version, returns_json=False)
         if not ready:
             raise ControlError(f"model {model!r} is not loaded and ready on {self.url}")
         metadata = self._call(what, self._client.get_model_metadata, model, version)
@@ -94,4 +92,3 @@ class TritonControl:
             raise ControlError(f"no statistics for model {model!r} on {self.url}")
         # Unspecified version: the one with the most requests is the one perf_analyzer picks.
         return max((ServerStats.from_extension(e) for e in entries), key=lambda s: s.success_count)
-

@@ -86,7 +86,9 @@ class GrpcInferClient:
             raw = self._call(request, metadata=self._metadata, timeout=self._timeout_s)
         except grpc.RpcError as exc:
             end = time.monotonic_ns()
-            return Timing(start, end, handed - start, 0, 0, f"gRPC {exc.code().name}: {exc.details()}")
+            return Timing(
+                start, end, handed - start, 0, 0, f"gRPC {exc.code().name}: {exc.details()}"
+            )
         arrived = time.monotonic_ns()
         error = None
         try:

@@ -42,7 +42,9 @@ class ModelSignature:
     outputs: tuple[str, ...]
 
     @classmethod
-    def from_metadata(cls, metadata: Mapping[str, Any], config: Mapping[str, Any]) -> ModelSignature:
+    def from_metadata(
+        cls, metadata: Mapping[str, Any], config: Mapping[str, Any]
+    ) -> ModelSignature:
         """From the KServe metadata and Triton's model config, as HTTP's JSON gives them
         (gRPC's `as_json` gives the same keys, with 64-bit integers as strings)."""
         max_batch = int(config.get("max_batch_size", 0))
@@ -96,7 +98,9 @@ def build_inputs(
     for name, datatype, dims in signature.inputs:
         dims = _resolve_dims(signature.name, name, dims, shapes.get(name))
         full = (batch_size, *dims) if signature.max_batch_size > 0 else dims
-        tensors.append(Tensor(name, datatype, full, _data(datatype, full, input_data, string_length, rng)))
+        tensors.append(
+            Tensor(name, datatype, full, _data(datatype, full, input_data, string_length, rng))
+        )
     return tensors
 
 
@@ -118,7 +122,9 @@ def _resolve_dims(
     model: str, name: str, dims: tuple[int, ...], given: Sequence[int] | None
 ) -> tuple[int, ...]:
     if given is not None:
-        if len(given) != len(dims) or any(d != -1 and d != g for d, g in zip(dims, given, strict=True)):
+        if len(given) != len(dims) or any(
+            d != -1 and d != g for d, g in zip(dims, given, strict=True)
+        ):
             raise InputError(
                 f"--shape {name}:{','.join(map(str, given))} does not fit model {model}'s "
                 f"dims {list(dims)}"
@@ -144,7 +150,9 @@ def _data(
         if input_data == "zero":
             values = [b"0" * string_length] * count
         else:
-            letters = rng.integers(ord("a"), ord("z") + 1, size=(count, string_length), dtype=np.uint8)
+            letters = rng.integers(
+                ord("a"), ord("z") + 1, size=(count, string_length), dtype=np.uint8
+            )
             values = [row.tobytes() for row in letters]
         return np.array(values, dtype=np.object_).reshape(shape)
     dtype = triton_to_np_dtype(datatype)

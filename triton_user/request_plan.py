@@ -36,7 +36,11 @@ class RequestPlan:
         else:
             host = settings.url.split("://", 1)[-1]
             payload = http_client.encode_request(
-                host, settings.model, settings.model_version, tensors, signature.outputs,
+                host,
+                settings.model,
+                settings.model_version,
+                tensors,
+                signature.outputs,
                 settings.headers,
             )
         return cls(settings, signature, payload)

@@ -58,7 +58,9 @@ class LocustSweep:
         """Reach the server, read the model, build the request, check the statistics
         extension answers. Raises PreflightError."""
         try:
-            control = TritonControl(self.settings.url, self.settings.protocol, self.settings.headers)
+            control = TritonControl(
+                self.settings.url, self.settings.protocol, self.settings.headers
+            )
             self._control = control
             self.server_version = control.server_version()
             signature = control.signature(self.settings.model, self.settings.model_version)
@@ -140,7 +142,9 @@ class LocustSweep:
     def _level_started(self, concurrency: int) -> None:
         self._print(console.level_header(concurrency))
 
-    def _window_measured(self, concurrency: int, index: int, window: Window, verdict: Verdict) -> None:
+    def _window_measured(
+        self, concurrency: int, index: int, window: Window, verdict: Verdict
+    ) -> None:
         if self.outputs.verbose:
             latency = window.stabilizing_latency_ns(self.settings.percentile)
             label = self.settings.latency_label
@@ -158,7 +162,10 @@ class LocustSweep:
     def _write(self, result: SweepResult, final: bool) -> None:
         """Rewrite the result files; a file that cannot be written is said, not fatal."""
         targets: list[tuple[str | None, Callable[[], None]]] = [
-            (self.outputs.csv, lambda: write_csv(result, self.outputs.csv, self.outputs.verbose_csv)),
+            (
+                self.outputs.csv,
+                lambda: write_csv(result, self.outputs.csv, self.outputs.verbose_csv),
+            ),
             (self.outputs.json, lambda: write_json(result, self.outputs.json)),
         ]
         if final:
@@ -168,8 +175,9 @@ class LocustSweep:
                 continue
             try:
                 write()
-            except OSError as exc:
-                print(f"triton-locust: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+            except Exception as exc:  # one file failing must not cost the others
+                reason = getattr(exc, "strerror", None) or exc
+                print(f"triton-locust: cannot write {path}: {reason}", file=sys.stderr)
 
     def _write_report(self, result: SweepResult) -> None:
         from analysis.report.html import write_report

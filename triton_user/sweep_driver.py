@@ -111,7 +111,11 @@ class SweepDriver:
             new_stats = self._stats()
             records = Records.concat([carry, self.source.take()])
             window = summarize(
-                records, start, end, self.settings.batch_size, rule.percentile,
+                records,
+                start,
+                end,
+                self.settings.batch_size,
+                rule.percentile,
                 server=None if stats is None or new_stats is None else new_stats - stats,
             )
             # A response that arrived after `end` belongs to the next window.

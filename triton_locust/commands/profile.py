@@ -36,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_pa_flags(parser)
     parser.add_argument(
-        "--embedded-server", action="store_true",
+        "--embedded-server",
+        action="store_true",
         help="start triton-locust's own Triton server (sample models) on free ports for this run",
     )
     parser.set_defaults(run=run)
@@ -57,10 +58,14 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         with TritonServer(*free_ports(3)) as server:
-            print(f"Embedded Triton server: HTTP {server.http_url}, gRPC {server.grpc_url}",
-                  flush=True)
+            print(
+                f"Embedded Triton server: HTTP {server.http_url}, gRPC {server.grpc_url}",
+                flush=True,
+            )
             if not args.url:
-                args.url = server.grpc_url if str(args.protocol).lower() == "grpc" else server.http_url
+                args.url = (
+                    server.grpc_url if str(args.protocol).lower() == "grpc" else server.http_url
+                )
             return run_sweep(args)
     except ServerStartError as exc:
         raise UserError(f"embedded server: {exc}") from exc

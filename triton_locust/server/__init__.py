@@ -1,0 +1,3 @@
+from triton_locust.server.launcher import SAMPLE_MODELS, ServerStartError, TritonServer, free_ports
+
+__all__ = ["SAMPLE_MODELS", "ServerStartError", "TritonServer", "free_ports"]

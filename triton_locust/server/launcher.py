@@ -1,0 +1,229 @@
+"""The embedded Triton Inference Server: the tritonserver 2.51 binary shipped in the
+`nvidia-pytriton` wheel, on CPU, with our sample Python-backend models.
+
+What it takes to run that binary outside pytriton (see shared reference notes): its shared
+libraries on LD_LIBRARY_PATH, the Python backend's stub copied next to the backend in a
+folder of our own (never into site-packages), and our venv first on PATH so the stub
+imports numpy from it."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+SAMPLE_MODELS = Path(__file__).resolve().parent / "models"
+
+
+class ServerStartError(Exception):
+    """The server did not come up; the message says why in one line, then the log's tail."""
+
+
+def free_ports(count: int) -> list[int]:
+    """Free loopback TCP ports (held open together so they differ)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _pytriton_dirs() -> tuple[Path, Path]:
+    """(tritonserver folder, nvidia_pytriton.libs folder) of the installed wheel."""
+    spec = importlib.util.find_spec("pytriton")
+    if spec is None or not spec.submodule_search_locations:
+        raise ServerStartError("the nvidia-pytriton package is not installed")
+    package = Path(next(iter(spec.submodule_search_locations)))
+    server, libs = package / "tritonserver", package.parent / "nvidia_pytriton.libs"
+    if not (server / "bin" / "tritonserver").exists():
+        raise ServerStartError(f"no tritonserver binary in {server}")
+    return server, libs
+
+
+class TritonServer:
+    def __init__(
+        self,
+        http_port: int = 8000,
+        grpc_port: int = 8001,
+        metrics_port: int = 8002,
+        model_repository: str | Path | None = None,
+        log_verbose: int = 0,
+    ) -> None:
+        self.http_port, self.grpc_port, self.metrics_port = http_port, grpc_port, metrics_port
+        self.model_repository = Path(model_repository or SAMPLE_MODELS).resolve()
+        self.log_verbose = log_verbose
+        self._workdir: Path | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    http_url = property(lambda self: f"127.0.0.1:{self.http_port}")
+    grpc_url = property(lambda self: f"127.0.0.1:{self.grpc_port}")
+    metrics_url = property(lambda self: f"http://127.0.0.1:{self.metrics_port}/metrics")
+
+    @property
+    def log_path(self) -> Path:
+        assert self._workdir is not None, "not started"
+        return self._workdir / "tritonserver.log"
+
+    def __enter__(self) -> TritonServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self, timeout_s: float = 90.0) -> None:
+        if not self.model_repository.is_dir():
+            raise ServerStartError(f"model repository {self.model_repository} is not a folder")
+        server_dir, libs = _pytriton_dirs()
+        self._workdir = Path(tempfile.mkdtemp(prefix="triton-locust-server-"))
+        backends = self._backends(server_dir)
+        command = [
+            str(server_dir / "bin" / "tritonserver"),
+            f"--model-repository={self.model_repository}",
+            f"--backend-directory={backends}",
+            f"--http-port={self.http_port}",
+            f"--grpc-port={self.grpc_port}",
+            f"--metrics-port={self.metrics_port}",
+            "--allow-metrics=true",
+            f"--log-verbose={self.log_verbose}",
+        ]
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self._env(libs),
+                start_new_session=True,  # a Ctrl-C to us is ours to forward, not the server's
+            )
+        try:
+            self._wait_ready(timeout_s)
+        except ServerStartError:
+            self.stop()
+            raise
+
+    def _backends(self, server_dir: Path) -> Path:
+        """A backends folder of our own: the Python backend with the stub for our Python."""
+        backends = self._workdir / "backends"  # type: ignore[operator]
+        shutil.copytree(server_dir / "backends" / "python", backends / "python")
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        stub = server_dir / "python_backend_stubs" / version / "triton_python_backend_stub"
+        if not stub.exists():
+            raise ServerStartError(
+                f"no Python backend stub for Python {version} in nvidia-pytriton"
+            )
+        shutil.copy2(stub, backends / "python" / stub.name)
+        return backends
+
+    @staticmethod
+    def _env(libs: Path) -> dict[str, str]:
+        env = dict(os.environ)
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(
+            filter(None, [str(libs), env.get("LD_LIBRARY_PATH")])
+        )
+        # The stub imports numpy from whatever environment it inherits: make it ours.
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        site = [p for p in sys.path if p.endswith("site-packages")]
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [*site, env.get("PYTHONPATH")]))
+        return env
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        url = f"http://{self.http_url}/v2/health/ready"
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                raise ServerStartError(
+                    f"tritonserver exited with code {self._process.returncode}: "
+                    f"{self._log_reason()}"
+                )
+            try:
+                with urllib.request.urlopen(url, timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.2)
+        raise ServerStartError(
+            f"tritonserver not ready after {timeout_s:.0f} s: {self._log_reason()}"
+        )
+
+    def _log_reason(self) -> str:
+        """The most telling line of the server's log: its first error, else its last line."""
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return "no log"
+        errors = [ln for ln in lines if ln.startswith("E") or "error" in ln.lower()]
+        return (errors or lines or ["empty log"])[0 if errors else -1].strip()
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def model_names(self) -> list[str]:
+        request = urllib.request.Request(f"http://{self.http_url}/v2/repository/index", data=b"{}")
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return sorted(m["name"] for m in json.load(response) if m.get("state") == "READY")
+
+
+def serve_forever(
+    http_port: int = 8000,
+    grpc_port: int = 8001,
+    metrics_port: int = 8002,
+    model_repository: str | None = None,
+) -> int:
+    """`triton-locust serve`: run until Ctrl-C or SIGTERM."""
+    server = TritonServer(http_port, grpc_port, metrics_port, model_repository)
+    try:
+        server.start()
+    except ServerStartError as exc:
+        print(f"triton-locust serve: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"Triton Inference Server ready (log: {server.log_path})")
+    print(f"  HTTP     {server.http_url}")
+    print(f"  gRPC     {server.grpc_url}")
+    print(f"  metrics  {server.metrics_url}")
+    print(f"  models   {', '.join(server.model_names())}", flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        while server.running:
+            time.sleep(0.5)
+        print("triton-locust serve: error: tritonserver exited", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        server.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
