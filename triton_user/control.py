@@ -4,11 +4,31 @@ protocol as the load, as perf_analyzer does."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
 from analysis.server_stats import ServerStats
 from triton_user.inputs import ModelSignature
+
+
+_grpcio_lock = threading.Lock()
+_grpcio_ready = False
+
+
+def _make_grpcio_cooperative() -> None:
+    """tritonclient's gRPC client is grpcio, which blocks the whole gevent hub unless told
+    about gevent once, before its first channel."""
+    global _grpcio_ready
+    with _grpcio_lock:
+        if not _grpcio_ready:
+            from gevent import monkey
+
+            if monkey.is_module_patched("socket"):
+                from grpc.experimental import gevent as grpc_gevent
+
+                grpc_gevent.init_gevent()
+            _grpcio_ready = True
 
 
 class ControlError(Exception):
@@ -32,9 +52,7 @@ class TritonControl:
         self.protocol = protocol
         self._headers = dict(headers or {})
         if protocol == "grpc":
-            from triton_user.grpc_client import make_grpc_cooperative
-
-            make_grpc_cooperative()
+            _make_grpcio_cooperative()
             import tritonclient.grpc as grpcclient
 
             self._client: Any = grpcclient.InferenceServerClient(self.url)

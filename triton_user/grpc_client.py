@@ -1,50 +1,26 @@
-"""KServe v2 inference over gRPC, cooperative with gevent.
+"""KServe v2 inference over gRPC: unary ModelInfer calls on our own HTTP/2 connection
+(triton_user/http2.py), cooperative with gevent because it is a plain patched socket.
 
-The request is serialised to its protobuf wire form once per input set and handed to
-grpcio as bytes (no serialiser on the call), so each request costs no marshalling. Timing,
+The request is serialised to its protobuf wire form once per input set and reused. Timing,
 in the parts the client can see:
-  marshal (send): from the start until the call is handed to grpcio;
-  response wait: the unary call, from hand-over until grpcio returns the response bytes;
-  unmarshal (recv): parsing the ModelInferResponse protobuf.
+  marshal (send): from the start until the request's last byte is handed to the kernel;
+  response wait: until the first frame of the response arrives;
+  unmarshal (recv): reading the rest and parsing the ModelInferResponse protobuf.
 """
 
 from __future__ import annotations
 
-import threading
 import time
+import urllib.parse
 from collections.abc import Mapping, Sequence
 
-import grpc
 from tritonclient.grpc import service_pb2
 
-from triton_user.http_client import Timing
+from triton_user.http2 import Http2Connection, Http2Error, encode_headers
+from triton_user.http_client import Timing, split_url
 from triton_user.inputs import Tensor
 
-_INFER_METHOD = "/inference.GRPCInferenceService/ModelInfer"
-# tritonclient's own limit: models with large tensors must not fail on message size.
-_CHANNEL_OPTIONS = [
-    ("grpc.max_send_message_length", 2**31 - 1),
-    ("grpc.max_receive_message_length", 2**31 - 1),
-]
-
-_gevent_lock = threading.Lock()
-_gevent_ready = False
-
-
-def make_grpc_cooperative() -> None:
-    """grpcio blocks the whole gevent hub unless told about gevent, once, before the first
-    channel: then many users share one process."""
-    global _gevent_ready
-    with _gevent_lock:
-        if _gevent_ready:
-            return
-        from gevent import monkey
-
-        if monkey.is_module_patched("socket"):
-            from grpc.experimental import gevent as grpc_gevent
-
-            grpc_gevent.init_gevent()
-        _gevent_ready = True
+INFER_PATH = "/inference.GRPCInferenceService/ModelInfer"
 
 
 def encode_request(
@@ -63,37 +39,69 @@ def encode_request(
     return request.SerializeToString()
 
 
+def grpc_message(message: bytes) -> bytes:
+    """gRPC's length-prefixed message: no compression flag, 4-byte big-endian length."""
+    return b"\x00" + len(message).to_bytes(4, "big") + message
+
+
+def _status(headers: list[tuple[str, str]]) -> str | None:
+    """None when the call succeeded, else the error gRPC reported."""
+    fields = dict(headers)
+    if fields.get(":status") != "200":
+        return f"gRPC over HTTP/2 status {fields.get(':status')}"
+    code = fields.get("grpc-status")
+    if code == "0":
+        return None
+    detail = urllib.parse.unquote(fields.get("grpc-message", ""))
+    return f"gRPC status {code}: {detail}" if code else "gRPC response without grpc-status"
+
+
 class GrpcInferClient:
-    """One channel per client, as perf_analyzer gives each of its contexts its own."""
+    """One HTTP/2 connection per client, as perf_analyzer gives each context its own."""
 
     def __init__(
         self, url: str, headers: Mapping[str, str] | None = None, timeout_s: float = 60.0
     ) -> None:
-        make_grpc_cooperative()
-        self._channel = grpc.insecure_channel(url.split("://", 1)[-1], options=_CHANNEL_OPTIONS)
-        # No serialisers: requests go out as the bytes we built, responses come back as bytes.
-        self._call = self._channel.unary_unary(_INFER_METHOD)
-        self._metadata = tuple((k.lower(), v) for k, v in (headers or {}).items()) or None
+        self._address = split_url(url)
         self._timeout_s = timeout_s
+        host, port = self._address
+        self._header_block = encode_headers(
+            [
+                (":method", "POST"),
+                (":scheme", "http"),
+                (":path", INFER_PATH),
+                (":authority", f"{host}:{port}"),
+                ("content-type", "application/grpc"),
+                ("te", "trailers"),
+                *((k.lower(), v) for k, v in (headers or {}).items()),
+            ]
+        )
+        self._conn: Http2Connection | None = None
 
     def close(self) -> None:
-        self._channel.close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def infer(self, request: bytes) -> Timing:
+        """`request` is a serialised ModelInferRequest (see encode_request)."""
         start = time.monotonic_ns()
-        handed = time.monotonic_ns()
         try:
-            raw = self._call(request, metadata=self._metadata, timeout=self._timeout_s)
-        except grpc.RpcError as exc:
+            if self._conn is None or self._conn.closed:
+                self._conn = Http2Connection(self._address, self._timeout_s)
+            response = self._conn.request(self._header_block, grpc_message(request))
+        except (OSError, Http2Error) as exc:
+            self.close()
             end = time.monotonic_ns()
-            return Timing(
-                start, end, handed - start, 0, 0, f"gRPC {exc.code().name}: {exc.details()}"
-            )
-        arrived = time.monotonic_ns()
-        error = None
-        try:
-            service_pb2.ModelInferResponse.FromString(raw)
-        except Exception as exc:  # protobuf's DecodeError has no stable import path
-            error = f"malformed inference response: {exc}"
+            return Timing(start, end, 0, 0, 0, f"gRPC connection failed: {exc}")
+        error = _status(response.headers)
+        if error is None:
+            try:
+                service_pb2.ModelInferResponse.FromString(response.body[5:])
+            except Exception as exc:  # protobuf's DecodeError has no stable import path
+                error = f"malformed inference response: {exc}"
         end = time.monotonic_ns()
-        return Timing(start, end, handed - start, end - arrived, len(raw), error)
+        first = response.first_byte_ns or end
+        return Timing(
+            start, end, response.sent_ns - start, end - first, len(response.body), error
+        )
