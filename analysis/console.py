@@ -56,7 +56,8 @@ def level_header(concurrency: int) -> str:
 def level_block(level: LevelResult, settings: SweepSettings, verbose: bool = False) -> str:
     """What perf_analyzer prints after "Request concurrency: N"."""
     if level.verdict is Verdict.OVER_THRESHOLD:
-        return f"Measured latency went over the set limit of {_ms(settings.latency_threshold_ms or 0)} msec. "
+        limit = _ms(settings.latency_threshold_ms or 0)
+        return f"Measured latency went over the set limit of {limit} msec. "
     merged = level.merged
     if merged is None or merged.request_count == 0:
         return "  No valid requests recorded within time interval. Please use a larger time window."
@@ -76,9 +77,8 @@ def _client_lines(w: Window, settings: SweepSettings, verbose: bool) -> list[str
         lines.append(f"    Failed requests: {w.error_count}")
     if settings.percentile is None:
         std = "inf" if w.std_us is None or w.std_us == float("inf") else f"{w.std_us:.0f}"
-        lines.append(
-            f"    Avg latency: {(w.avg_latency_ns or 0) // 1000} usec (standard deviation {std} usec)"
-        )
+        avg_us = (w.avg_latency_ns or 0) // 1000
+        lines.append(f"    Avg latency: {avg_us} usec (standard deviation {std} usec)")
     lines += [f"    p{p} latency: {ns // 1000} usec" for p, ns in sorted(w.percentiles_ns.items())]
     lines.append(_client_split(w, settings.protocol, verbose))
     return lines

@@ -71,7 +71,8 @@ def compare(args: argparse.Namespace, protocol: str, url: str, work: Path) -> li
     p = f"p{args.percentile} latency"
     lines.append(
         f"  {'conc':>4} {'PA infer/s':>11} {'TL infer/s':>11} {'ratio':>6} "
-        f"{'PA p50':>8} {'TL p50':>8} {'ratio':>6} {'PA ' + p[:3]:>8} {'TL ' + p[:3]:>8} {'ratio':>6}"
+        f"{'PA p50':>8} {'TL p50':>8} {'ratio':>6} "
+        f"{'PA ' + p[:3]:>8} {'TL ' + p[:3]:>8} {'ratio':>6}"
     )
     worst = 0.0
     for c in sorted(set(pa_rows) | set(tl_rows)):

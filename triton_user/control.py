@@ -11,7 +11,6 @@ from typing import Any
 from analysis.server_stats import ServerStats
 from triton_user.inputs import ModelSignature
 
-
 _grpcio_lock = threading.Lock()
 _grpcio_ready = False
 

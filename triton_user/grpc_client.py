@@ -102,6 +102,4 @@ class GrpcInferClient:
                 error = f"malformed inference response: {exc}"
         end = time.monotonic_ns()
         first = response.first_byte_ns or end
-        return Timing(
-            start, end, response.sent_ns - start, end - first, len(response.body), error
-        )
+        return Timing(start, end, response.sent_ns - start, end - first, len(response.body), error)

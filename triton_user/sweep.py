@@ -17,6 +17,10 @@ from locust.env import Environment
 from analysis import console
 from analysis.csv_writer import write_csv
 from analysis.json_writer import write_json
+from analysis.report.html import write_report
+from analysis.report.recommend import recommend
+from analysis.report.summary import from_result
+from analysis.report.text import recommendation_lines
 from analysis.results import LevelResult, SweepResult, SweepSettings
 from analysis.stabiliser import Verdict
 from analysis.window import Window
@@ -124,6 +128,8 @@ class LocustSweep:
         try:
             if result.reported_levels:
                 self._print(console.summary_block(result))
+                rec = recommend(from_result(result), self.outputs.latency_budget_ms)
+                self._print("\n" + "\n".join(recommendation_lines(rec)))
             if result.stop_reason.startswith("error"):
                 print(f"triton-locust: sweep stopped: {result.stop_reason}", file=sys.stderr)
             self._write(result, final=True)
@@ -180,9 +186,10 @@ class LocustSweep:
                 print(f"triton-locust: cannot write {path}: {reason}", file=sys.stderr)
 
     def _write_report(self, result: SweepResult) -> None:
-        from analysis.report.html import write_report
-
-        write_report(result, self.outputs.report, latency_budget_ms=self.outputs.latency_budget_ms)
+        if result.reported_levels:
+            write_report(
+                result, self.outputs.report, latency_budget_ms=self.outputs.latency_budget_ms
+            )
 
     def _print(self, text: str) -> None:
         if text:

@@ -1,0 +1,55 @@
+"""Any perf_analyzer-format CSV (perf_analyzer's own or ours), rows in any order."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.csv_columns import LEADING_COLUMNS, percentile_column
+from analysis.report.summary import BREAKDOWN_PARTS, LevelRow, RunSummary
+
+# A CSV does not say what its run stabilised on: perf_analyzer's users read p95 from it.
+CSV_LATENCY_PERCENTILE = 95
+_PERCENTILE = re.compile(r"^p(\d+) latency$")
+
+
+def read_csv(path: str | Path) -> RunSummary:
+    """Raises ValueError naming the problem when the file is not such a CSV."""
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        reason = str(exc).strip().splitlines()[0]
+        raise ValueError(f"{path}: not a perf_analyzer CSV ({reason})") from exc
+    missing = [c for c in LEADING_COLUMNS if c not in table.columns]
+    wanted = percentile_column(CSV_LATENCY_PERCENTILE)
+    if wanted not in table.columns:
+        missing.append(wanted)
+    if missing:
+        raise ValueError(f"{path}: not a perf_analyzer CSV (missing columns: {', '.join(missing)})")
+    numeric = table.apply(pd.to_numeric, errors="coerce")
+    if numeric[list(LEADING_COLUMNS)].isna().any().any():
+        raise ValueError(f"{path}: non-numeric values in perf_analyzer columns")
+    percentiles = {
+        int(m.group(1)): col for col in table.columns if (m := _PERCENTILE.match(str(col)))
+    }
+    rows = [
+        LevelRow(
+            concurrency=int(r["Concurrency"]),
+            throughput=float(r["Inferences/Second"]),
+            latency_us=float(r[wanted]),
+            percentiles_us={p: float(r[col]) for p, col in sorted(percentiles.items())},
+            breakdown_us=dict(
+                zip(BREAKDOWN_PARTS, [float(r[c]) for c in LEADING_COLUMNS[2:]], strict=True)
+            ),
+        )
+        for _, r in numeric.iterrows()
+    ]
+    if not rows:
+        raise ValueError(f"{path}: the CSV has no rows")
+    return RunSummary(
+        source=str(path),
+        latency_label=f"p{CSV_LATENCY_PERCENTILE}",
+        levels=sorted(rows, key=lambda r: r.concurrency),
+    )

@@ -1,0 +1,108 @@
+"""RunSummary: what every report output is drawn from, whichever file it came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from analysis.csv_writer import server_columns_us
+from analysis.results import SweepResult
+from analysis.window import NS_PER_S
+
+# The latency breakdown's parts, in perf_analyzer's CSV order (client to server and back).
+BREAKDOWN_PARTS: tuple[str, ...] = (
+    "client_send",
+    "network",
+    "server_queue",
+    "compute_input",
+    "compute_infer",
+    "compute_output",
+    "client_recv",
+)
+
+
+@dataclass(frozen=True)
+class WindowPoint:
+    t_s: float  # seconds since the sweep's first window began
+    throughput: float
+    latency_us: float | None
+
+
+@dataclass(frozen=True)
+class LevelRow:
+    concurrency: int
+    throughput: float
+    latency_us: float  # the latency the run stabilised on (or p95 for a CSV that does not say)
+    percentiles_us: dict[int, float]
+    breakdown_us: dict[str, float]
+    stable: bool = True
+    windows: list[WindowPoint] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    source: str
+    latency_label: str  # "avg", "p95", ...: what latency_us is
+    levels: list[LevelRow]  # by concurrency
+    settings: dict[str, Any] = field(default_factory=dict)
+    stop_reason: str = ""
+    has_windows: bool = False
+
+    def level(self, concurrency: int) -> LevelRow | None:
+        return next((lvl for lvl in self.levels if lvl.concurrency == concurrency), None)
+
+
+def from_result(result: SweepResult, source: str = "") -> RunSummary:
+    """The reported levels of one of our sweeps, windows included."""
+    settings = result.settings
+    first_start = min((w.start_ns for lvl in result.levels for w in lvl.windows), default=0)
+    rows = []
+    for level in result.reported_levels:
+        w = level.merged
+        assert w is not None
+        latency_ns = w.avg_latency_ns or 0
+        network, queue, c_in, c_infer, c_out = server_columns_us(
+            latency_ns, w.avg_send_ns, w.avg_recv_ns, w.server
+        )
+        rows.append(
+            LevelRow(
+                concurrency=level.concurrency,
+                throughput=w.throughput,
+                latency_us=w.stabilizing_latency_ns(settings.percentile) / 1000,
+                percentiles_us={p: v / 1000 for p, v in w.percentiles_ns.items()},
+                breakdown_us=dict(
+                    zip(
+                        BREAKDOWN_PARTS,
+                        [
+                            w.avg_send_ns / 1000,
+                            network,
+                            queue,
+                            c_in,
+                            c_infer,
+                            c_out,
+                            w.avg_recv_ns / 1000,
+                        ],
+                        strict=True,
+                    )
+                ),
+                stable=level.stable,
+                windows=[
+                    WindowPoint(
+                        (win.end_ns - first_start) / NS_PER_S,
+                        win.throughput,
+                        None
+                        if win.request_count == 0
+                        else win.stabilizing_latency_ns(settings.percentile) / 1000,
+                    )
+                    for win in level.windows
+                ],
+            )
+        )
+    return RunSummary(
+        source=source,
+        latency_label=settings.latency_label,
+        levels=sorted(rows, key=lambda r: r.concurrency),
+        settings=settings.to_dict(),
+        stop_reason=result.stop_reason,
+        has_windows=True,
+    )

@@ -1,0 +1,59 @@
+"""`triton-locust report RESULTS`: the chart and the recommended concurrency, no Excel."""
+
+from __future__ import annotations
+
+import argparse
+
+from analysis.report.html import write_report
+from analysis.report.json_out import write_summary_json
+from analysis.report.load import load_summary
+from analysis.report.recommend import recommend
+from analysis.report.text import recommendation_lines
+from triton_locust.errors import UserError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "report",
+        help="HTML report and recommended concurrency from a results JSON or perf_analyzer CSV",
+        description="Draw the throughput-latency chart and recommend a concurrency from "
+        "triton-locust's JSON results or any perf_analyzer-format CSV (rows in any order).",
+    )
+    parser.add_argument("results", metavar="RESULTS", help="results JSON or perf_analyzer CSV")
+    parser.add_argument("-o", "--output", default="report.html", help="HTML report to write")
+    parser.add_argument(
+        "--json",
+        dest="json_out",
+        metavar="FILE",
+        help="write the summary and recommendation as JSON",
+    )
+    parser.add_argument("--png", metavar="FILE", help="write the main chart as PNG")
+    parser.add_argument(
+        "--latency-budget",
+        type=float,
+        metavar="MS",
+        help="recommend the best level within this latency (msec)",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.latency_budget is not None and args.latency_budget <= 0:
+        raise UserError(f"--latency-budget {args.latency_budget:g}: must be above 0 msec")
+    try:
+        summary = load_summary(args.results)
+    except FileNotFoundError as exc:
+        raise UserError(f"{args.results}: no such file") from exc
+    except (OSError, ValueError) as exc:
+        raise UserError(str(exc)) from exc
+    if not summary.levels:
+        raise UserError(f"{args.results}: no reported levels to draw")
+    try:
+        write_report(summary, args.output, args.png, args.latency_budget)
+        if args.json_out:
+            write_summary_json(summary, recommend(summary, args.latency_budget), args.json_out)
+    except OSError as exc:
+        raise UserError(f"cannot write the report: {exc.strerror or exc}") from exc
+    print("\n".join(recommendation_lines(recommend(summary, args.latency_budget))))
+    print(f"Report: {args.output}")
+    return 0
