@@ -8,6 +8,7 @@ matplotlib.use("Agg")  # files only, never a screen
 
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from analysis.report.recommend import Recommendation  # noqa: E402
 from analysis.report.summary import BREAKDOWN_PARTS, RunSummary  # noqa: E402
@@ -88,6 +89,7 @@ def by_concurrency(summary: RunSummary) -> Figure:
         )
     bottom.set_ylabel("latency (ms)")
     bottom.set_xlabel("concurrency")
+    bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
     bottom.legend()
     fig.tight_layout()
     return fig
@@ -105,7 +107,7 @@ def breakdown(summary: RunSummary) -> Figure:
     ax.set_xlabel("concurrency")
     ax.set_ylabel("average latency (ms)")
     ax.set_title("Latency breakdown per level")
-    ax.legend(fontsize=8, ncols=2)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
     return fig
 

@@ -28,7 +28,7 @@ table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 th { background: #f3f3f3; } td.text, th.text { text-align: left; }
 tr.unstable td { color: #d62728; }
-pre { background: #f7f7f7; padding: 1em; }
+pre { background: #f7f7f7; padding: 1em; white-space: pre-wrap; }
 .note { color: #666; }
 """
 
