@@ -10,12 +10,23 @@ from analysis.stabiliser import Spread, Verdict
 from analysis.window import merge, summarize
 
 # The walkthrough's EDSR sweep: "Concurrency: N, throughput: X infer/sec, latency Y usec".
-EDSR = [(1, 18.2, 55233), (2, 35, 56711), (3, 52.8, 56981), (4, 49.8, 80075),
-        (5, 55.4, 90266), (6, 59.6, 101349), (7, 56.2, 124410), (8, 55.6, 143304)]
+EDSR = [
+    (1, 18.2, 55233),
+    (2, 35, 56711),
+    (3, 52.8, 56981),
+    (4, 49.8, 80075),
+    (5, 55.4, 90266),
+    (6, 59.6, 101349),
+    (7, 56.2, 124410),
+    (8, 55.6, 143304),
+]
 
 # The walkthrough's perf.csv for inception_graphdef, rows as perf_analyzer wrote them.
-INCEPTION_CSV = """\
-Concurrency,Inferences/Second,Client Send,Network+Server Send/Recv,Server Queue,Server Compute Input,Server Compute Infer,Server Compute Output,Client Recv,p50 latency,p90 latency,p95 latency,p99 latency
+INCEPTION_CSV = (
+    "Concurrency,Inferences/Second,Client Send,Network+Server Send/Recv,Server Queue,"
+    "Server Compute Input,Server Compute Infer,Server Compute Output,Client Recv,"
+    "p50 latency,p90 latency,p95 latency,p99 latency\n"
+) + """\
 1,105,118,962,21,168,8233,5,0,9539,9714,9758,9796
 4,113.6,127,1037,25267,159,8604,6,0,35208,35622,35702,35900
 3,114,128,991,16438,157,8573,6,0,26280,26611,26705,26842
@@ -23,7 +34,9 @@ Concurrency,Inferences/Second,Client Send,Network+Server Send/Recv,Server Queue,
 """
 
 
-def table_summary(rows: list[tuple[int, float, float]], stable: set[int] | None = None) -> RunSummary:
+def table_summary(
+    rows: list[tuple[int, float, float]], stable: set[int] | None = None
+) -> RunSummary:
     return RunSummary(
         source="table",
         latency_label="p95",
@@ -36,23 +49,27 @@ def table_summary(rows: list[tuple[int, float, float]], stable: set[int] | None 
 
 def sweep_result(levels: int = 3, unstable: int | None = None) -> SweepResult:
     """A sweep of `levels` levels whose latency grows with concurrency; windows included."""
-    settings = SweepSettings(model="m", concurrency_start=1, concurrency_end=levels,
-                             percentile=95)
+    settings = SweepSettings(model="m", concurrency_start=1, concurrency_end=levels, percentile=95)
     result = SweepResult(settings)
     t = 0
     for c in range(1, levels + 1):
         windows = []
         for _ in range(3):
             rows = [(t + i * 1000 - 500 * c, t + i * 1000, 50, 30, True) for i in range(1, 100)]
-            server = ServerStats(success_count=99, success_ns=99 * 400 * c,
-                                 queue_count=99, queue_ns=99 * 100 * c,
-                                 compute_input_count=99, compute_input_ns=99 * 10,
-                                 compute_infer_count=99, compute_infer_ns=99 * 200,
-                                 compute_output_count=99, compute_output_ns=99 * 10)
+            server = ServerStats(
+                success_count=99,
+                success_ns=99 * 400 * c,
+                queue_count=99,
+                queue_ns=99 * 100 * c,
+                compute_input_count=99,
+                compute_input_ns=99 * 10,
+                compute_infer_count=99,
+                compute_infer_ns=99 * 200,
+                compute_output_count=99,
+                compute_output_ns=99 * 10,
+            )
             windows.append(summarize(Records.from_rows(rows), t, t + 100_000, 1, 95, server))
             t += 100_000
         verdict = Verdict.UNSTABLE if c == unstable else Verdict.STABLE
-        result.levels.append(
-            LevelResult(c, verdict, windows, merge(windows, 95), Spread(1.0, 1.0))
-        )
+        result.levels.append(LevelResult(c, verdict, windows, merge(windows, 95), Spread(1.0, 1.0)))
     return result

@@ -8,8 +8,11 @@ from tests.report_fixtures import EDSR, INCEPTION_CSV, table_summary
 
 
 def picks(rec):
-    return {k: (v["concurrency"] if v else None) for k, v in rec.to_dict().items()
-            if k in ("max_throughput", "saturation", "knee", "latency_budget")}
+    return {
+        k: (v["concurrency"] if v else None)
+        for k, v in rec.to_dict().items()
+        if k in ("max_throughput", "saturation", "knee", "latency_budget")
+    }
 
 
 def test_edsr_best_for_throughput_is_6_for_latency_3_and_5_within_100ms():
@@ -29,7 +32,9 @@ def test_inception_saturates_from_2_with_knee_at_1(tmp_path):
 def test_row_order_does_not_matter():
     shuffled = EDSR[:]
     random.Random(7).shuffle(shuffled)
-    assert picks(recommend(table_summary(shuffled), 100)) == picks(recommend(table_summary(EDSR), 100))
+    assert picks(recommend(table_summary(shuffled), 100)) == picks(
+        recommend(table_summary(EDSR), 100)
+    )
 
 
 def test_every_key_has_concurrency_throughput_and_latency():
@@ -59,7 +64,9 @@ def test_a_single_level_is_every_answer():
 
 
 def test_a_curve_that_never_bends_has_its_knee_at_the_last_level():
-    assert recommend(table_summary([(1, 100, 10), (2, 200, 10), (3, 300, 11)])).knee.concurrency == 3
+    assert (
+        recommend(table_summary([(1, 100, 10), (2, 200, 10), (3, 300, 11)])).knee.concurrency == 3
+    )
 
 
 def test_unstable_levels_are_considered_and_marked():

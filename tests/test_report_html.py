@@ -15,8 +15,14 @@ from analysis.report.html import write_report
 from tests.report_fixtures import sweep_result
 
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -30,7 +36,9 @@ def chromium() -> str:
 def run_chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -48,8 +56,7 @@ def test_the_page_needs_no_network(report):
 
 
 def test_the_browser_renders_every_point_and_no_script_fails(report, tmp_path):
-    run = run_chromium(tmp_path, "--enable-logging=stderr", "--v=0", "--dump-dom",
-                       report.as_uri())
+    run = run_chromium(tmp_path, "--enable-logging=stderr", "--v=0", "--dump-dom", report.as_uri())
     assert run.returncode == 0, run.stderr[-2000:]
     dom = run.stdout
     assert "Uncaught" not in run.stderr

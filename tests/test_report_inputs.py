@@ -30,12 +30,26 @@ def test_report_command_writes_html_png_and_json(tmp_path, capsys):
     src = tmp_path / "perf.csv"
     src.write_text(INCEPTION_CSV)
     out = tmp_path / "r.html"
-    code = main(["report", str(src), "-o", str(out), "--png", str(tmp_path / "r.png"),
-                 "--json", str(tmp_path / "s.json"), "--latency-budget", "20"])
+    code = main(
+        [
+            "report",
+            str(src),
+            "-o",
+            str(out),
+            "--png",
+            str(tmp_path / "r.png"),
+            "--json",
+            str(tmp_path / "s.json"),
+            "--latency-budget",
+            "20",
+        ]
+    )
     assert code == 0
     assert out.stat().st_size > 10_000
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
-    assert '"latency_budget": {"concurrency": 2' in (tmp_path / "s.json").read_text().replace("\n", "").replace("  ", "")
+    assert '"latency_budget": {"concurrency": 2' in (tmp_path / "s.json").read_text().replace(
+        "\n", ""
+    ).replace("  ", "")
     assert "max_throughput  concurrency 2" in capsys.readouterr().out
 
 
