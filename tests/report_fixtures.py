@@ -23,15 +23,18 @@ EDSR = [
 
 # The walkthrough's perf.csv for inception_graphdef, rows as perf_analyzer wrote them.
 INCEPTION_CSV = (
-    "Concurrency,Inferences/Second,Client Send,Network+Server Send/Recv,Server Queue,"
-    "Server Compute Input,Server Compute Infer,Server Compute Output,Client Recv,"
-    "p50 latency,p90 latency,p95 latency,p99 latency\n"
-) + """\
+    (
+        "Concurrency,Inferences/Second,Client Send,Network+Server Send/Recv,Server Queue,"
+        "Server Compute Input,Server Compute Infer,Server Compute Output,Client Recv,"
+        "p50 latency,p90 latency,p95 latency,p99 latency\n"
+    )
+    + """\
 1,105,118,962,21,168,8233,5,0,9539,9714,9758,9796
 4,113.6,127,1037,25267,159,8604,6,0,35208,35622,35702,35900
 3,114,128,991,16438,157,8573,6,0,26280,26611,26705,26842
 2,114.8,127,969,7638,158,8525,6,0,17449,17661,17720,17800
 """
+)
 
 
 def table_summary(

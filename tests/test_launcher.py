@@ -1,0 +1,77 @@
+"""The embedded server: the sample models load and answer over both protocols."""
+
+import subprocess
+import sys
+import urllib.request
+
+import numpy as np
+import pytest
+import tritonclient.grpc as grpcclient
+import tritonclient.http as httpclient
+
+from triton_locust.server import ServerStartError, TritonServer, free_ports
+
+SAMPLES = {
+    "identity_fp32": np.arange(16, dtype=np.float32),
+    "sleep_5ms": np.ones((2, 16), dtype=np.float32),
+    "string_identity": np.array([[b"abc"], [b"de"]], dtype=np.object_),
+    "dynamic_identity": np.arange(5, dtype=np.float32),
+}
+
+
+def test_the_four_sample_models_are_ready(triton_server):
+    assert triton_server.model_names() == sorted(SAMPLES)
+
+
+@pytest.mark.parametrize("module", [httpclient, grpcclient], ids=["http", "grpc"])
+@pytest.mark.parametrize("model", sorted(SAMPLES))
+def test_each_model_returns_its_input(triton_server, module, model):
+    url = triton_server.grpc_url if module is grpcclient else triton_server.http_url
+    client = module.InferenceServerClient(url)
+    data = SAMPLES[model]
+    tensor = module.InferInput(
+        "INPUT0", list(data.shape), "BYTES" if data.dtype == object else "FP32"
+    )
+    tensor.set_data_from_numpy(data)
+    out = client.infer(model, [tensor]).as_numpy("OUTPUT0")
+    assert out.tolist() == data.tolist()
+    client.close()
+
+
+def test_statistics_and_metrics_answer(triton_server):
+    with urllib.request.urlopen(
+        f"http://{triton_server.http_url}/v2/models/identity_fp32/stats"
+    ) as r:
+        assert b"inference_stats" in r.read()
+    with urllib.request.urlopen(triton_server.metrics_url) as r:
+        assert b"nv_inference_count" in r.read()
+
+
+def test_stop_leaves_no_process_and_a_bad_repository_fails_fast(tmp_path):
+    with pytest.raises(ServerStartError, match="is not a folder"):
+        TritonServer(*free_ports(3), model_repository=tmp_path / "missing").start()
+    broken = tmp_path / "repo" / "broken"
+    broken.mkdir(parents=True)
+    server = TritonServer(*free_ports(3), model_repository=tmp_path / "repo")
+    with pytest.raises(ServerStartError, match="exited"):
+        server.start()
+    assert not server.running
+
+
+def test_serve_command_reports_a_start_failure_in_one_line(tmp_path):
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "triton_locust.cli",
+            "serve",
+            "--model-repository",
+            str(tmp_path / "nope"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2
+    assert run.stderr.strip().count("\n") == 0
+    assert "is not a folder" in run.stderr
