@@ -30,6 +30,9 @@ class SyntheticSource:
     def pending(self) -> int:
         return (time.monotonic_ns() - self.last) * self.per_ms // 1_000_000
 
+    def busy(self):
+        return lambda: 0.25
+
     def take(self) -> Records:
         now = time.monotonic_ns()
         n = max(0, (now - self.last) * self.per_ms // 1_000_000)
@@ -75,6 +78,12 @@ def test_steady_load_is_stable_after_three_windows_at_every_level():
     merged = result.levels[1].merged
     assert merged.request_count == sum(w.request_count for w in result.levels[1].windows)
     assert merged.avg_latency_ns == 200_000
+
+
+def test_each_window_says_how_busy_the_load_generator_was():
+    level = driver(lambda c, n: 100.0, concurrency_end=1).run().levels[0]
+    assert [w.client_busy for w in level.windows] == [0.25, 0.25, 0.25]
+    assert level.merged.client_busy == 0.25
 
 
 def test_windows_last_about_1_2_times_the_interval():

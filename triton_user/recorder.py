@@ -3,9 +3,12 @@ sweep at each window's end (perf_analyzer's SwapRequestRecords)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from analysis.records import Records
+from triton_user.busy_meter import busy_share, mark
 
 
 class Recorder:
@@ -21,6 +24,11 @@ class Recorder:
     def pending(self) -> int:
         """Requests recorded since the last take (count_windows waits on this)."""
         return len(self._rows)
+
+    def busy(self) -> Callable[[], float | None]:
+        """This process's CPU share from now until the returned callable is called."""
+        start = mark()
+        return lambda: busy_share(start, mark())
 
     def take(self) -> Records:
         rows, self._rows = self._rows, []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import gevent
@@ -32,6 +32,11 @@ class SampleSource(Protocol):
     def take(self) -> Records: ...
 
     def pending(self) -> int: ...
+
+    def busy(self) -> Callable[[], float | None]:
+        """Start measuring how busy the load generator is; the callable gives the share of
+        a core used since (None where it cannot tell)."""
+        ...
 
 
 class LoadControl(Protocol):
@@ -103,6 +108,7 @@ class SweepDriver:
         self.source.take()  # what finished during the ramp belongs to no window
         stats = self._stats()
         start = self.clock()
+        busy = self.source.busy()
         while verdict is Verdict.MEASURE_MORE:
             if self._wait_window():
                 verdict = Verdict.INTERRUPTED
@@ -118,6 +124,8 @@ class SweepDriver:
                 rule.percentile,
                 server=None if stats is None or new_stats is None else new_stats - stats,
             )
+            window = replace(window, client_busy=busy())
+            busy = self.source.busy()
             # A response that arrived after `end` belongs to the next window.
             carry = records.ended_after(end)
             windows.append(window)

@@ -55,11 +55,11 @@ def _table(headers: list[str], rows: list[list[Any]], classes: list[str] | None 
 def _levels_table(summary: RunSummary) -> str:
     percentiles = sorted({p for r in summary.levels for p in r.percentiles_us})
     headers = ["concurrency", "infer/sec", f"{summary.latency_label} latency (us)"]
-    headers += [f"p{p} (us)" for p in percentiles] + ["stable"]
+    headers += [f"p{p} (us)" for p in percentiles] + ["stable", "client busy"]
     rows = [
         [r.concurrency, f"{r.throughput:.6g}", f"{r.latency_us:.0f}"]
         + [f"{r.percentiles_us.get(p, float('nan')):.0f}" for p in percentiles]
-        + ["yes" if r.stable else "NO"]
+        + ["yes" if r.stable else "NO", "-" if r.client_busy is None else f"{r.client_busy:.0%}"]
         for r in summary.levels
     ]
     return _table(headers, rows, ["" if r.stable else "unstable" for r in summary.levels])

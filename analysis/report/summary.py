@@ -37,6 +37,7 @@ class LevelRow:
     breakdown_us: dict[str, float]
     stable: bool = True
     windows: list[WindowPoint] = field(default_factory=list)
+    client_busy: float | None = None  # share of a core the load generator used
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ def from_result(result: SweepResult, source: str = "") -> RunSummary:
                     )
                 ),
                 stable=level.stable,
+                client_busy=w.client_busy,
                 windows=[
                     WindowPoint(
                         (win.end_ns - first_start) / NS_PER_S,

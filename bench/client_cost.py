@@ -1,0 +1,135 @@
+"""Benchmark: what the load generator costs, next to perf_analyzer 2.51, in one run.
+
+For each protocol and concurrency, against the identity model on the embedded server, each
+tool runs one long level; in its steady state we sample the tool's CPU time (its whole
+process tree, from /proc) and the server's success count twice, 5 s apart:
+
+    CPU per request = CPU used between the samples / requests the server completed
+
+and print both tools' figures with their ratio, plus each tool's throughput and p50.
+
+    python bench/client_cost.py [--protocols http,grpc] [--concurrency 1,4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from compare_perf_analyzer import DEFAULT_PA, read_pa_csv  # noqa: E402
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+MODEL = "identity_fp32"
+
+
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and all its descendants."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except (OSError, IndexError):
+            continue
+        todo += [int(c) for c in children]
+    return total
+
+
+def success_count(http_url: str) -> int:
+    with urllib.request.urlopen(f"http://{http_url}/v2/models/{MODEL}/stats") as r:
+        stats = json.load(r)["model_stats"][0]["inference_stats"]["success"]
+    return int(stats["count"])
+
+
+def measure(cmd: list[str], http_url: str, csv_path: Path) -> dict[str, float]:
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(6)  # start-up, model discovery, first windows
+        cpu0, n0, t0 = tree_cpu_s(proc.pid), success_count(http_url), time.monotonic()
+        time.sleep(5)
+        cpu1, n1, t1 = tree_cpu_s(proc.pid), success_count(http_url), time.monotonic()
+        proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    row = read_pa_csv(csv_path).popitem()[1] if csv_path.exists() else {}
+    return {
+        "cpu_us_per_request": (cpu1 - cpu0) / max(n1 - n0, 1) * 1e6,
+        "server_rps": (n1 - n0) / (t1 - t0),
+        "p50_us": row.get("p50 latency", float("nan")),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="client CPU per request vs perf_analyzer")
+    parser.add_argument("--protocols", default="http,grpc")
+    parser.add_argument("--concurrency", default="1,4")
+    args = parser.parse_args()
+    from triton_locust.server.launcher import TritonServer, free_ports
+
+    pa = os.environ.get("REFERENCE_PA", str(DEFAULT_PA))
+    lines = []
+    with TritonServer(*free_ports(3)) as server, tempfile.TemporaryDirectory() as tmp:
+        for protocol in args.protocols.split(","):
+            url = server.grpc_url if protocol == "grpc" else server.http_url
+            for c in args.concurrency.split(","):
+                # One long level: -p 4000 with -s 0 never settles early; -r bounds it.
+                flags = [
+                    "-m",
+                    MODEL,
+                    "-u",
+                    url,
+                    "-i",
+                    protocol,
+                    "--concurrency-range",
+                    c,
+                    "-p",
+                    "4000",
+                    "-r",
+                    "3",
+                ]
+                pa_csv, tl_csv = (
+                    Path(tmp, f"pa{protocol}{c}.csv"),
+                    Path(tmp, f"tl{protocol}{c}.csv"),
+                )
+                a = measure([pa, *flags, "-f", str(pa_csv)], server.http_url, pa_csv)
+                b = measure(
+                    [
+                        sys.executable,
+                        "-m",
+                        "triton_locust.cli",
+                        "profile",
+                        *flags,
+                        "-f",
+                        str(tl_csv),
+                    ],
+                    server.http_url,
+                    tl_csv,
+                )
+                lines.append(
+                    f"{protocol:>5} {c:>4} {a['cpu_us_per_request']:>8.0f} "
+                    f"{b['cpu_us_per_request']:>8.0f} "
+                    f"{b['cpu_us_per_request'] / a['cpu_us_per_request']:>6.2f} "
+                    f"{a['server_rps']:>8.0f} {b['server_rps']:>8.0f} "
+                    f"{a['p50_us']:>7.0f} {b['p50_us']:>7.0f} {b['p50_us'] - a['p50_us']:>+6.0f}"
+                )
+    print(f"model {MODEL}; CPU per request = client process-tree CPU / server successes")
+    print(
+        f"{'proto':>5} {'conc':>4} {'PA cpu':>8} {'TL cpu':>8} {'ratio':>6} {'PA rps':>8} "
+        f"{'TL rps':>8} {'PA p50':>7} {'TL p50':>7} {'p50 +':>6}"
+    )
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
