@@ -134,6 +134,17 @@ def _our_lines(level: LevelResult, settings: SweepSettings) -> list[str]:
         )
     elif level.verdict is Verdict.INTERRUPTED:
         lines.append(f"  [WARNING] Interrupted after {len(level.windows)} windows: not reported")
+    if level.remeasured:
+        lines.append(
+            f"  [WARNING] A Locust worker was lost: the level was measured again "
+            f"({level.remeasured}x)"
+        )
+    missing = level.merged.missing_workers if level.merged is not None else 0
+    if missing:
+        lines.append(
+            f"  [WARNING] {missing} worker answer(s) missing from the reported windows: "
+            "their requests are not counted"
+        )
     busy = level.merged.client_busy if level.merged is not None else None
     if busy is not None and busy > CLIENT_BUSY_WARNING:
         lines.append(

@@ -12,7 +12,7 @@ from analysis.console import client_split_us, fmt
 from analysis.csv_columns import header
 from analysis.results import LevelResult, SweepResult
 from analysis.server_stats import ServerStats
-from analysis.statistics import REPORTED_PERCENTILES
+from analysis.statistics import wanted_percentiles
 
 
 def _avg_ns(total: int, count: int) -> int:
@@ -59,7 +59,7 @@ def _row(level: LevelResult, percentiles: list[int], verbose: bool, on_average: 
 
 def csv_text(result: SweepResult, verbose: bool = False) -> str:
     settings = result.settings
-    percentiles = sorted(set(REPORTED_PERCENTILES) | ({settings.percentile} - {None}))
+    percentiles = wanted_percentiles(settings.percentile)
     on_average = settings.percentile is None
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")

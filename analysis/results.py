@@ -81,6 +81,7 @@ class LevelResult:
     windows: list[Window]
     merged: Window | None
     spread: Spread
+    remeasured: int = 0  # times the level started over because a Locust worker was lost
 
     @property
     def stable(self) -> bool:
@@ -102,6 +103,7 @@ class LevelResult:
             "status": self.verdict.value,
             "stable": self.stable,
             "spread": self.spread.to_dict(),
+            "remeasured": self.remeasured,
             "merged": self.merged.to_dict() if self.merged else None,
             "windows": [w.to_dict() for w in self.windows],
         }
@@ -118,6 +120,7 @@ class LevelResult:
                 throughput=_inf_if_none(spread.get("throughput")),
                 latency=_inf_if_none(spread.get("latency")),
             ),
+            remeasured=int(data.get("remeasured", 0)),
         )
 
 

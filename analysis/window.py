@@ -8,19 +8,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
+from analysis.distribution import ExactLatencies, LatencyHistogram, merge_all, percentiles_of
 from analysis.records import Records
 from analysis.server_stats import ServerStats
-from analysis.statistics import mean_ns, percentiles_ns, std_us
 
 NS_PER_S = 1_000_000_000
 
 
 @dataclass(frozen=True)
 class Window:
-    """Client figures of one window (or of merged windows). `latencies_ns` holds the
-    sorted latencies of the successful requests; it stays in memory only."""
+    """Client figures of one window (or of merged windows). `latencies` holds the
+    successful requests' latencies (exact samples, or a histogram from Locust workers); it
+    stays in memory only."""
 
     start_ns: int
     end_ns: int
@@ -28,7 +27,7 @@ class Window:
     batch_size: int
     request_count: int
     error_count: int
-    latencies_ns: np.ndarray = field(repr=False)
+    latencies: ExactLatencies | LatencyHistogram = field(repr=False)
     avg_latency_ns: int | None
     std_us: float | None
     percentiles_ns: dict[int, int]
@@ -37,6 +36,8 @@ class Window:
     server: ServerStats | None = None
     # How busy the load generator was; filled by whoever measured it (None: not measured).
     client_busy: float | None = None
+    # Locust workers that did not answer this window's cut (its counts are short of them).
+    missing_workers: int = 0
 
     @property
     def throughput(self) -> float:
@@ -69,6 +70,7 @@ class Window:
             "avg_send_us": self.avg_send_ns / 1000,
             "avg_recv_us": self.avg_recv_ns / 1000,
             "client_busy": self.client_busy,
+            "missing_workers": self.missing_workers,
             "server": self.server.to_dict() if self.server is not None else None,
         }
 
@@ -83,7 +85,7 @@ class Window:
             batch_size=int(data.get("batch_size", 1)),
             request_count=int(data["request_count"]),
             error_count=int(data.get("error_count", 0)),
-            latencies_ns=np.zeros(0, dtype=np.int64),
+            latencies=LatencyHistogram.empty(),
             avg_latency_ns=None if avg is None else round(avg * 1000),
             std_us=data.get("std_us"),
             percentiles_ns={
@@ -94,6 +96,7 @@ class Window:
             avg_recv_ns=round(data.get("avg_recv_us", 0) * 1000),
             server=ServerStats.from_dict(data["server"]) if data.get("server") else None,
             client_busy=data.get("client_busy"),
+            missing_workers=int(data.get("missing_workers", 0)),
         )
 
 
@@ -105,6 +108,42 @@ def _finite(x: float | None) -> float | None:
     return None if x is None or x == float("inf") else x
 
 
+@dataclass(frozen=True)
+class WindowSample:
+    """What a window's requests were, before they are summarised: from one process's
+    records, or merged from the samples Locust workers send."""
+
+    latencies: ExactLatencies | LatencyHistogram
+    error_count: int = 0
+    send_total_ns: int = 0
+    recv_total_ns: int = 0
+    client_busy: float | None = None
+    missing_workers: int = 0
+
+    @classmethod
+    def from_records(cls, records: Records, histogram: bool = False) -> WindowSample:
+        good = records.mask(records.ok)
+        latencies = good.end_ns - good.start_ns
+        return cls(
+            LatencyHistogram.of(latencies) if histogram else ExactLatencies.of(latencies),
+            error_count=int(len(records) - len(good)),
+            send_total_ns=int(good.send_ns.sum()),
+            recv_total_ns=int(good.recv_ns.sum()),
+        )
+
+    @classmethod
+    def merge(cls, samples: Sequence[WindowSample]) -> WindowSample:
+        busy = [s.client_busy for s in samples if s.client_busy is not None]
+        return cls(
+            merge_all([s.latencies for s in samples]),
+            sum(s.error_count for s in samples),
+            sum(s.send_total_ns for s in samples),
+            sum(s.recv_total_ns for s in samples),
+            max(busy) if busy else None,  # the busiest load generator is the one that limits
+            sum(s.missing_workers for s in samples),
+        )
+
+
 def summarize(
     records: Records,
     start_ns: int,
@@ -114,20 +153,31 @@ def summarize(
     server: ServerStats | None = None,
 ) -> Window:
     """Summarise the requests that ended in [start_ns, end_ns] (records outside are ignored)."""
-    inside = records.ended_within(start_ns, end_ns)
-    good = inside.mask(inside.ok)
-    latencies = np.sort(good.end_ns - good.start_ns)
+    sample = WindowSample.from_records(records.ended_within(start_ns, end_ns))
+    return from_sample(sample, start_ns, end_ns, batch_size, percentile, server)
+
+
+def from_sample(
+    sample: WindowSample,
+    start_ns: int,
+    end_ns: int,
+    batch_size: int,
+    percentile: int | None = None,
+    server: ServerStats | None = None,
+) -> Window:
     return _window(
         start_ns,
         end_ns,
         end_ns - start_ns,
         batch_size,
-        latencies,
-        error_count=int(len(inside) - len(good)),
-        send_total_ns=int(good.send_ns.sum()),
-        recv_total_ns=int(good.recv_ns.sum()),
+        sample.latencies,
+        error_count=sample.error_count,
+        send_total_ns=sample.send_total_ns,
+        recv_total_ns=sample.recv_total_ns,
         percentile=percentile,
         server=server,
+        client_busy=sample.client_busy,
+        missing_workers=sample.missing_workers,
     )
 
 
@@ -136,15 +186,16 @@ def _window(
     end_ns: int,
     duration_ns: int,
     batch_size: int,
-    sorted_latencies: np.ndarray,
+    latencies: ExactLatencies | LatencyHistogram,
     error_count: int,
     send_total_ns: int,
     recv_total_ns: int,
     percentile: int | None,
     server: ServerStats | None,
     client_busy: float | None = None,
+    missing_workers: int = 0,
 ) -> Window:
-    n = len(sorted_latencies)
+    n = latencies.count
     return Window(
         start_ns=start_ns,
         end_ns=end_ns,
@@ -152,14 +203,15 @@ def _window(
         batch_size=batch_size,
         request_count=n,
         error_count=error_count,
-        latencies_ns=sorted_latencies,
-        avg_latency_ns=mean_ns(sorted_latencies) if n else None,
-        std_us=std_us(sorted_latencies) if n else None,
-        percentiles_ns=percentiles_ns(sorted_latencies, percentile) if n else {},
+        latencies=latencies,
+        avg_latency_ns=latencies.mean_ns() if n else None,
+        std_us=latencies.std_us() if n else None,
+        percentiles_ns=percentiles_of(latencies, percentile) if n else {},
         avg_send_ns=send_total_ns // n if n else 0,
         avg_recv_ns=recv_total_ns // n if n else 0,
         server=server,
         client_busy=client_busy,
+        missing_workers=missing_workers,
     )
 
 
@@ -168,7 +220,6 @@ def merge(windows: Sequence[Window], percentile: int | None = None) -> Window:
     server deltas, so throughput is total requests over total time."""
     if not windows:
         raise ValueError("nothing to merge")
-    latencies = np.sort(np.concatenate([w.latencies_ns for w in windows]))
     servers = [w.server for w in windows if w.server is not None]
     busy = [w.client_busy for w in windows if w.client_busy is not None]
     return _window(
@@ -176,13 +227,14 @@ def merge(windows: Sequence[Window], percentile: int | None = None) -> Window:
         end_ns=windows[-1].end_ns,
         duration_ns=sum(w.duration_ns for w in windows),
         batch_size=windows[0].batch_size,
-        sorted_latencies=latencies,
+        latencies=merge_all([w.latencies for w in windows]),
         error_count=sum(w.error_count for w in windows),
         send_total_ns=sum(w.avg_send_ns * w.request_count for w in windows),
         recv_total_ns=sum(w.avg_recv_ns * w.request_count for w in windows),
         percentile=percentile,
         server=_sum(servers) if len(servers) == len(windows) else None,
         client_busy=max(busy) if busy else None,
+        missing_workers=sum(w.missing_workers for w in windows),
     )
 
 

@@ -89,6 +89,8 @@ def compare(args: argparse.Namespace, protocol: str, url: str, work: Path) -> li
             f"{r_thr:>6.3f} {a['p50 latency']:>8.0f} {b['p50 latency']:>8.0f} {r50:>6.3f} "
             f"{a[p]:>8.0f} {b[p]:>8.0f} {rp:>6.3f}"
         )
+    if not set(pa_rows) & set(tl_rows):
+        return lines + ["  no level measured by both tools: see the logs"]
     verdict = "within" if worst <= TOLERANCE else "NOT within"
     lines.append(f"  throughput and {p[:3]} {verdict} {TOLERANCE:.0%} (worst {worst:.1%})")
     return lines

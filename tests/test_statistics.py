@@ -1,31 +1,73 @@
-"""Latency statistics computed as perf_analyzer 2.51 computes them."""
+"""Latency statistics computed as perf_analyzer 2.51 computes them, from exact samples or
+from the histograms Locust workers ship."""
 
 import math
 
 import numpy as np
+import pytest
 
-from analysis.statistics import mean_ns, percentile_ns, percentiles_ns, std_us
+from analysis.distribution import ExactLatencies, LatencyHistogram, bucket_index, percentiles_of
+from analysis.statistics import percentile_rank
 
 
 def test_percentile_uses_perf_analyzers_rounded_rank():
-    samples = np.arange(1, 11, dtype=np.int64) * 1000  # 1000 .. 10000
-    # index = int(p/100 * (n-1) + 0.5): p50 -> int(5.0) = 5 -> 6000; p90 -> int(8.6) = 8
-    assert percentile_ns(samples, 50) == 6000
-    assert percentile_ns(samples, 90) == 9000
-    assert percentile_ns(samples, 95) == 10000
-    assert percentile_ns(samples, 99) == 10000
+    samples = ExactLatencies.of(np.arange(1, 11, dtype=np.int64) * 1000)  # 1000 .. 10000
+    # rank = int(p/100 * (n-1) + 0.5): p50 -> int(5.0) = 5 -> 6000; p90 -> int(8.6) = 8
+    assert percentile_rank(10, 50) == 5
+    assert samples.percentile_ns(50) == 6000
+    assert samples.percentile_ns(90) == 9000
+    assert samples.percentile_ns(95) == 10000
 
 
 def test_an_extra_percentile_joins_the_four_reported_ones():
-    samples = np.arange(100, dtype=np.int64)
-    assert list(percentiles_ns(samples, 75)) == [50, 75, 90, 95, 99]
-    assert list(percentiles_ns(samples, 95)) == [50, 90, 95, 99]
+    samples = ExactLatencies.of(np.arange(100, dtype=np.int64))
+    assert list(percentiles_of(samples, 75)) == [50, 75, 90, 95, 99]
+    assert list(percentiles_of(samples, 95)) == [50, 90, 95, 99]
 
 
-def test_mean_is_integer_nanoseconds():
-    assert mean_ns(np.array([1, 2], dtype=np.int64)) == 1
+def test_mean_is_integer_nanoseconds_and_std_the_sample_one_in_whole_microseconds():
+    assert ExactLatencies.of(np.array([1, 2])).mean_ns() == 1
+    assert ExactLatencies.of(np.array([1000, 3000])).std_us() == 1.0  # 1.41 -> 1
+    assert math.isinf(ExactLatencies.of(np.array([5])).std_us())
 
 
-def test_standard_deviation_is_the_sample_one_in_whole_microseconds():
-    assert std_us(np.array([1000, 3000], dtype=np.int64)) == 1.0  # sqrt(2e6)/1000 = 1.41 -> 1
-    assert math.isinf(std_us(np.array([5], dtype=np.int64)))
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_histogram_percentiles_agree_with_exact_ones_within_0_1_percent(seed):
+    rng = np.random.default_rng(seed)
+    # A long-tailed mix from 50 us to seconds, as real latencies look.
+    values = np.concatenate(
+        [
+            rng.lognormal(np.log(200_000), 0.3, 20_000),
+            rng.lognormal(np.log(5_000_000), 1.0, 2_000),
+            rng.integers(1, 2_000, 100),
+        ]
+    ).astype(np.int64)
+    exact, hist = ExactLatencies.of(values), LatencyHistogram.of(values)
+    for p in (1, 10, 50, 75, 90, 95, 99):
+        assert hist.percentile_ns(p) == pytest.approx(exact.percentile_ns(p), rel=0.001)
+    assert hist.mean_ns() == exact.mean_ns()
+    assert hist.std_us() == pytest.approx(exact.std_us(), abs=1)
+
+
+def test_merged_histograms_equal_the_histogram_of_all_samples():
+    rng = np.random.default_rng(9)
+    parts = [rng.integers(10_000, 10_000_000, 5_000) for _ in range(3)]
+    merged = LatencyHistogram.of(parts[0]).merge([LatencyHistogram.of(p) for p in parts[1:]])
+    whole = LatencyHistogram.of(np.concatenate(parts))
+    assert merged.buckets.tolist() == whole.buckets.tolist()
+    assert merged.counts.tolist() == whole.counts.tolist()
+    assert merged.sum_ns == whole.sum_ns
+
+
+def test_histogram_survives_the_wire_and_stays_small():
+    values = np.random.default_rng(4).integers(100_000, 200_000, 1_000_000)
+    hist = LatencyHistogram.of(values)
+    assert len(hist.buckets) < 1100  # 100..200 us: about one octave of 1024 buckets
+    back = LatencyHistogram.from_wire(hist.to_wire())
+    assert back.percentile_ns(99) == hist.percentile_ns(99)
+
+
+def test_buckets_are_exact_below_1024_ns_and_monotonic_above():
+    assert bucket_index(np.arange(1, 1024)).tolist() == list(range(1, 1024))
+    idx = bucket_index(np.array([2**k for k in range(10, 40)] + [2**k - 1 for k in range(11, 40)]))
+    assert len(set(idx.tolist())) == len(idx)

@@ -11,7 +11,7 @@ from typing import NoReturn
 
 from triton_locust.errors import UserError
 
-COMMANDS: tuple[str, ...] = ("profile", "serve", "report", "compare")
+COMMANDS: tuple[str, ...] = ("profile", "worker", "serve", "report", "compare")
 
 
 class OneLineErrorParser(argparse.ArgumentParser):

@@ -389,6 +389,21 @@ def from_locust_options(options: Any) -> tuple[SweepSettings, Outputs]:
     return from_values(get)
 
 
+def locust_namespace(ns: argparse.Namespace) -> argparse.Namespace:
+    """Locust's options with ours filled from `triton-locust profile`'s: what a master
+    sends its workers, so that they build the same requests."""
+    from locust import argument_parser
+
+    parser = argument_parser.get_empty_argument_parser()
+    argument_parser.setup_parser_arguments(parser)
+    options = parser.parse(args=[])
+    options.headless = True
+    for flag in FLAGS:
+        if flag.locust is not None:
+            setattr(options, locust_dest(flag), getattr(ns, flag.dest))
+    return options
+
+
 def flag_table_text() -> str:
     """The mapping, for --help and the README."""
     rows = [("perf_analyzer", "locust -f locustfiles/triton_sweep.py", "meaning")]

@@ -1,13 +1,16 @@
-"""Registers the sweep's options with Locust's parser, so `locust -f` takes them on the
-command line and the web UI's start form shows them."""
+"""Hooks the sweep into Locust: its options on Locust's parser (command line and web UI
+start form), and on Locust workers the answering of the master's window cuts."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from locust import events
+from locust.env import Environment
+from locust.runners import WorkerRunner
 
 from triton_locust.flags import add_locust_flags
+from triton_user.window_channel import WorkerCuts
 
 _registered = False
 
@@ -22,3 +25,9 @@ def register() -> None:
     def _add_options(parser: Any) -> None:
         # On the parser itself: Locust's include_in_web_ui is not known to argument groups.
         add_locust_flags(parser)
+
+    @events.init.add_listener
+    def _on_init(environment: Environment, **_: Any) -> None:
+        if isinstance(environment.runner, WorkerRunner):
+            environment.triton_histograms = True  # type: ignore[attr-defined]
+            WorkerCuts(environment)

@@ -1,36 +1,55 @@
-"""Where users put each request's timing: a per-process list, swapped out whole by the
-sweep at each window's end (perf_analyzer's SwapRequestRecords)."""
+"""Where users put each request's timing, and the sweep takes it back window by window
+(perf_analyzer's SwapRequestRecords): a per-process list, swapped out whole at each cut."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
 from analysis.records import Records
-from triton_user.busy_meter import busy_share, mark
+from analysis.window import WindowSample
+from triton_user.busy_meter import BusyMark, busy_share, mark
 
 
 class Recorder:
     """Appending a tuple is the cheapest thing a user can do per request; the columnar
     conversion happens once per window, off the request path."""
 
-    def __init__(self) -> None:
+    def __init__(self, histogram: bool = False) -> None:
         self._rows: list[tuple[int, int, int, int, bool]] = []
+        self._carry = Records.empty()
+        self._since: BusyMark = mark()
+        self._histogram = histogram  # a Locust worker ships histograms, not samples
 
     def record(self, start_ns: int, end_ns: int, send_ns: int, recv_ns: int, ok: bool) -> None:
         self._rows.append((start_ns, end_ns, send_ns, recv_ns, ok))
 
     def pending(self) -> int:
-        """Requests recorded since the last take (count_windows waits on this)."""
+        """Requests recorded since the last cut (count_windows waits on this)."""
         return len(self._rows)
 
-    def busy(self) -> Callable[[], float | None]:
-        """This process's CPU share from now until the returned callable is called."""
-        start = mark()
-        return lambda: busy_share(start, mark())
+    def discard(self) -> None:
+        """What finished until now belongs to no window (a ramp, a level change)."""
+        self._take()
+        self._carry = Records.empty()
+        self._since = mark()
 
-    def take(self) -> Records:
+    def end_window(self) -> None:
+        """Nothing to do: this process's records carry their own end times."""
+
+    def cut(self, start_ns: int, end_ns: int) -> WindowSample:
+        """The requests whose responses arrived in [start_ns, end_ns], and how busy this
+        process was meanwhile; later responses wait for the next window."""
+        records = Records.concat([self._carry, self._take()])
+        self._carry = records.ended_after(end_ns)
+        now = mark()
+        sample = WindowSample.from_records(records.ended_within(start_ns, end_ns), self._histogram)
+        sample = replace(sample, client_busy=busy_share(self._since, now))
+        self._since = now
+        return sample
+
+    def _take(self) -> Records:
         rows, self._rows = self._rows, []
         if not rows:
             return Records.empty()

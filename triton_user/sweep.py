@@ -13,6 +13,7 @@ from typing import TextIO
 import gevent
 import gevent.event
 from locust.env import Environment
+from locust.runners import MasterRunner
 
 from analysis import console
 from analysis.csv_writer import write_csv
@@ -28,8 +29,9 @@ from triton_locust.flags import Outputs
 from triton_user.control import ControlError, TritonControl
 from triton_user.inputs import InputError
 from triton_user.request_plan import RequestPlan
-from triton_user.sweep_driver import SweepDriver, SweepListener
+from triton_user.sweep_driver import SampleSource, SweepDriver, SweepListener
 from triton_user.user import attach
+from triton_user.window_channel import MasterSamples
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +79,17 @@ class LocustSweep:
 
     # -- the sweep -------------------------------------------------------------------
     def start(self) -> None:
-        state = self.environment.triton  # type: ignore[attr-defined]
         control = self._control
         assert control is not None, "preflight() first"
+        runner = self.environment.runner
+        source: SampleSource = (
+            MasterSamples(self.environment)
+            if isinstance(runner, MasterRunner)
+            else self.environment.triton.recorder  # type: ignore[attr-defined]
+        )
         self._driver = SweepDriver(
             settings=self.settings,
-            source=state.recorder,
+            source=source,
             load=self,
             poll_stats=lambda: control.stats(self.settings.model, self.settings.model_version),
             listener=SweepListener(

@@ -9,33 +9,43 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import gevent
 import gevent.event
 
-from analysis.records import Records
 from analysis.results import LevelResult, SweepResult, SweepSettings
 from analysis.server_stats import ServerStats
 from analysis.stabiliser import Verdict, assess, final_verdict, last_windows, spread
-from analysis.window import Window, merge, summarize
+from analysis.window import Window, WindowSample, from_sample, merge
 
 # perf_analyzer sleeps 1.2x the measurement interval and divides by the real length.
 WINDOW_STRETCH = 1.2
 # count_windows: perf_analyzer checks the request count once a second.
 COUNT_POLL_S = 1.0
 USERS_POLL_S = 0.05
+# A level whose window lost a worker is measured again from scratch, this many times.
+MAX_REMEASURE = 2
 
 
 class SampleSource(Protocol):
-    def take(self) -> Records: ...
+    """Where the requests come from: this process's recorder, or a Locust master's merge
+    of what its workers recorded."""
 
-    def pending(self) -> int: ...
+    def discard(self) -> None:
+        """Everything finished until now belongs to no window."""
 
-    def busy(self) -> Callable[[], float | None]:
-        """Start measuring how busy the load generator is; the callable gives the share of
-        a core used since (None where it cannot tell)."""
+    def end_window(self) -> None:
+        """A window ends now: workers are told at once, before the server is polled, so
+        that both sides count up to the same moment."""
+
+    def cut(self, start_ns: int, end_ns: int) -> WindowSample:
+        """The window [start_ns, end_ns] that just ended."""
+        ...
+
+    def pending(self) -> int:
+        """Requests finished since the last cut."""
         ...
 
 
@@ -104,43 +114,48 @@ class SweepDriver:
         rule = self.settings.rule
         windows: list[Window] = []
         verdict = Verdict.MEASURE_MORE
-        carry = Records.empty()
-        self.source.take()  # what finished during the ramp belongs to no window
+        self.source.discard()  # what finished during the ramp belongs to no window
         stats = self._stats()
         start = self.clock()
-        busy = self.source.busy()
+        remeasured = 0
         while verdict is Verdict.MEASURE_MORE:
             if self._wait_window():
                 verdict = Verdict.INTERRUPTED
                 break
             end = self.clock()
+            self.source.end_window()
             new_stats = self._stats()
-            records = Records.concat([carry, self.source.take()])
-            window = summarize(
-                records,
+            window = from_sample(
+                self.source.cut(start, end),
                 start,
                 end,
                 self.settings.batch_size,
                 rule.percentile,
                 server=None if stats is None or new_stats is None else new_stats - stats,
             )
-            window = replace(window, client_busy=busy())
-            busy = self.source.busy()
-            # A response that arrived after `end` belongs to the next window.
-            carry = records.ended_after(end)
+            if window.missing_workers and remeasured < MAX_REMEASURE:
+                # Never under-count silently: start the level over with the workers left.
+                remeasured += 1
+                windows.clear()
+                self._start_users(concurrency)
+                self.source.discard()
+                stats, start = self._stats(), self.clock()
+                continue
             windows.append(window)
             verdict = assess(windows, rule)
             self.listener.window_measured(concurrency, len(windows), window, verdict)
             start, stats = end, new_stats
-        return self._level(concurrency, windows, verdict)
+        return self._level(concurrency, windows, verdict, remeasured)
 
-    def _level(self, concurrency: int, windows: list[Window], verdict: Verdict) -> LevelResult:
+    def _level(
+        self, concurrency: int, windows: list[Window], verdict: Verdict, remeasured: int = 0
+    ) -> LevelResult:
         rule = self.settings.rule
         tail = [w for w in last_windows(windows, rule) if w.request_count > 0]
         merged = merge(tail, rule.percentile) if tail else None
         if merged is not None:
             verdict = final_verdict(merged, verdict, rule)
-        return LevelResult(concurrency, verdict, windows, merged, spread(windows, rule))
+        return LevelResult(concurrency, verdict, windows, merged, spread(windows, rule), remeasured)
 
     def _start_users(self, concurrency: int) -> None:
         self.load.set_users(concurrency)

@@ -32,7 +32,8 @@ class ProcessState:
 
 
 def attach(environment: Environment, plan: RequestPlan) -> ProcessState:
-    state = ProcessState(plan, Recorder())
+    # A Locust worker records histograms: they are what it ships to the master.
+    state = ProcessState(plan, Recorder(histogram=getattr(environment, "triton_histograms", False)))
     environment.triton = state  # type: ignore[attr-defined]
     return state
 

@@ -17,7 +17,15 @@ from locust.env import Environment  # noqa: E402
 from analysis.results import SweepResult  # noqa: E402
 from analysis.stabiliser import Verdict  # noqa: E402
 from triton_locust.errors import UserError  # noqa: E402
-from triton_locust.flags import Outputs, add_pa_flags, flag_table_text, from_pa_namespace  # noqa: E402
+from triton_locust.flags import (  # noqa: E402
+    Outputs,
+    add_pa_flags,
+    flag_table_text,
+    from_pa_namespace,
+    locust_namespace,
+)
+from triton_locust.server.launcher import free_ports  # noqa: E402
+from triton_user.cluster import Cluster, ClusterError  # noqa: E402
 from triton_user.shape import ConcurrencySweepShape  # noqa: E402
 from triton_user.sweep import LocustSweep, PreflightError  # noqa: E402
 from triton_user.user import TritonUser  # noqa: E402
@@ -40,6 +48,29 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="start triton-locust's own Triton server (sample models) on free ports for this run",
     )
+    cluster = parser.add_argument_group("distributed runs (Locust master and workers)")
+    cluster.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run a Locust master and N worker processes on this machine",
+    )
+    cluster.add_argument(
+        "--master",
+        action="store_true",
+        help="be the master of workers started elsewhere with "
+        "`triton-locust worker --master-host HOST`",
+    )
+    cluster.add_argument(
+        "--expect-workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --master: wait for this many workers (default 1)",
+    )
+    cluster.add_argument("--master-bind-host", default="*")
+    cluster.add_argument("--master-bind-port", type=int, default=5557)
     parser.set_defaults(run=run)
 
 
@@ -84,15 +115,41 @@ def run_sweep(args: argparse.Namespace) -> int:
     except PreflightError as exc:
         raise UserError(str(exc)) from exc
     environment.shape_class = ConcurrencySweepShape(sweep)
-    runner = environment.create_local_runner()
+    cluster = make_cluster(args, environment)
+    try:
+        runner = cluster.start() if cluster else environment.create_local_runner()
+    except ClusterError as exc:
+        cluster.stop()  # type: ignore[union-attr]
+        raise UserError(str(exc)) from exc
     gevent.signal_handler(signal.SIGINT, sweep.stop)
     gevent.signal_handler(signal.SIGTERM, sweep.stop)
-    sweep.start()
-    runner.start_shape()
-    sweep.finished.wait()
-    runner.quit()
+    try:
+        sweep.start()
+        runner.start_shape()
+        sweep.finished.wait()
+    finally:
+        cluster.stop() if cluster else runner.quit()
     assert sweep.result is not None
     return exit_code(sweep.result)
+
+
+def make_cluster(args: argparse.Namespace, environment: Environment) -> Cluster | None:
+    """A master with workers, or None for the single-process run."""
+    if args.processes < 0 or args.expect_workers < 1:
+        raise UserError("--processes and --expect-workers must be positive")
+    if not (args.processes or args.master):
+        return None
+    environment.parsed_options = locust_namespace(args)
+    if args.master:
+        return Cluster(
+            environment,
+            args.expect_workers + args.processes,
+            args.processes,
+            args.master_bind_host,
+            args.master_bind_port,
+        )
+    port = free_ports(1)[0]
+    return Cluster(environment, args.processes, args.processes, "127.0.0.1", port)
 
 
 def exit_code(result: SweepResult) -> int:
