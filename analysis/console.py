@@ -4,13 +4,22 @@ marked [WARNING] or named plainly, so that scripts parsing perf_analyzer's lines
 
 from __future__ import annotations
 
+import math
+
 from analysis.results import LevelResult, SweepResult, SweepSettings
-from analysis.server_stats import breakdown
+from analysis.server_stats import ServerStats, breakdown
 from analysis.stabiliser import Verdict
 from analysis.window import Window
 
 # Above this share of one CPU the load generator, not the server, may set the pace.
 CLIENT_BUSY_WARNING = 0.9
+
+# perf_analyzer's standard deviation of a single sample: UINT64_MAX, printed as such.
+UINT64_MAX = 2**64 - 1
+
+NO_VALID_REQUESTS = (
+    "  No valid requests recorded within time interval. Please use a larger time window."
+)
 
 
 def fmt(x: float) -> str:
@@ -18,12 +27,17 @@ def fmt(x: float) -> str:
     return f"{x:.6g}"
 
 
+# -- before the sweep ------------------------------------------------------------------------
+
+
 def settings_block(settings: SweepSettings) -> str:
+    """The "*** Measurement Settings ***" block, ending with its blank line."""
     lines = [
         "*** Measurement Settings ***",
         f"  Batch size: {settings.batch_size}",
         "  Service Kind: Triton",
         f'  Using "{settings.measurement_mode}" mode for stabilization',
+        # perf_analyzer prints "p95latency": the space is our one deliberate difference.
         f"  Stabilizing using {_stabilizing_on(settings)} latency and throughput",
     ]
     if settings.measurement_mode == "count_windows":
@@ -33,8 +47,8 @@ def settings_block(settings: SweepSettings) -> str:
     else:
         lines.append(f"  Measurement window: {settings.measurement_interval_ms} msec")
     if settings.concurrency_end != 1:
-        lines.append(f"  Latency limit: {_ms(settings.latency_threshold_ms or 0)} msec")
-        if settings.concurrency_end != 0:
+        lines.append(f"  Latency limit: {_ms(settings.latency_threshold_ms)} msec")
+        if settings.concurrency_end != 0:  # 0: no limit, -l ends the sweep
             limit = max(settings.concurrency_start, settings.concurrency_end)
             lines.append(f"  Concurrency limit: {limit} concurrent requests")
     lines += ["  Using synchronous calls for inference", ""]
@@ -45,43 +59,62 @@ def _stabilizing_on(settings: SweepSettings) -> str:
     return "average" if settings.percentile is None else f"p{settings.percentile}"
 
 
-def _ms(x: float) -> str:
+def _ms(x: float | None) -> str:
+    """-l as perf_analyzer prints it (an integer; no limit is 0)."""
+    x = x or 0
     return str(int(x)) if float(x).is_integer() else fmt(x)
+
+
+# -- one level -------------------------------------------------------------------------------
 
 
 def level_header(concurrency: int) -> str:
     return f"Request concurrency: {concurrency}"
 
 
-def level_block(level: LevelResult, settings: SweepSettings, verbose: bool = False) -> str:
-    """What perf_analyzer prints after "Request concurrency: N"."""
+def level_block(
+    level: LevelResult,
+    settings: SweepSettings,
+    protocol_detail: bool = True,
+    verbose: bool = False,
+) -> str:
+    """What perf_analyzer prints after "Request concurrency: N", then our own lines.
+    protocol_detail is perf_analyzer's include_lib_stats: the "Avg HTTP/gRPC time" line."""
     if level.verdict is Verdict.OVER_THRESHOLD:
-        limit = _ms(settings.latency_threshold_ms or 0)
+        limit = _ms(settings.latency_threshold_ms)
         return f"Measured latency went over the set limit of {limit} msec. "
     merged = level.merged
     if merged is None or merged.request_count == 0:
-        return "  No valid requests recorded within time interval. Please use a larger time window."
-    lines = ["  Client: ", *_client_lines(merged, settings, verbose)]
+        return "\n".join([NO_VALID_REQUESTS, *_our_lines(level, settings)])
+    lines = ["  Client: ", *client_lines(merged, settings, protocol_detail, verbose)]
     if merged.server is not None:
-        lines += ["  Server: ", *_server_lines(merged)]
+        lines += ["  Server: ", *server_lines(merged.server)]
     lines += _our_lines(level, settings)
     return "\n".join(lines)
 
 
-def _client_lines(w: Window, settings: SweepSettings, verbose: bool) -> list[str]:
+def client_lines(
+    w: Window, settings: SweepSettings, protocol_detail: bool = True, verbose: bool = False
+) -> list[str]:
+    """ReportClientSideStats for a synchronous, non-decoupled, non-sequence model."""
     lines = [
         f"    Request count: {w.request_count}",
         f"    Throughput: {fmt(w.throughput)} infer/sec",
     ]
-    if w.error_count:
-        lines.append(f"    Failed requests: {w.error_count}")
     if settings.percentile is None:
-        std = "inf" if w.std_us is None or w.std_us == float("inf") else f"{w.std_us:.0f}"
         avg_us = (w.avg_latency_ns or 0) // 1000
-        lines.append(f"    Avg latency: {avg_us} usec (standard deviation {std} usec)")
+        lines.append(f"    Avg latency: {avg_us} usec (standard deviation {_std(w)} usec)")
     lines += [f"    p{p} latency: {ns // 1000} usec" for p, ns in sorted(w.percentiles_ns.items())]
-    lines.append(_client_split(w, settings.protocol, verbose))
+    # perf_analyzer prints this line even when it has no detail to put on it.
+    lines.append("    " + (_client_split(w, settings.protocol, verbose) if protocol_detail else ""))
     return lines
+
+
+def _std(w: Window) -> int:
+    # One sample has no sample deviation: perf_analyzer stores (and prints) UINT64_MAX.
+    if w.std_us is None or not math.isfinite(w.std_us):
+        return UINT64_MAX
+    return int(w.std_us)
 
 
 def client_split_us(w: Window) -> tuple[int, int, int, int]:
@@ -99,17 +132,19 @@ def _client_split(w: Window, protocol: str, verbose: bool) -> str:
             detail = f"marshal {send} usec + response wait {wait} usec + unmarshal {recv} usec"
         else:
             detail = f"(un)marshal request/response {send + recv} usec + response wait {wait} usec"
-        return f"    Avg gRPC time: {request} usec ({detail})"
-    if verbose:
-        detail = f"send {send} usec + response wait {wait} usec + receive {recv} usec"
-    else:
-        detail = f"send/recv {send + recv} usec + response wait {wait} usec"
-    return f"    Avg HTTP time: {request} usec ({detail})"
+        return f"Avg gRPC time: {request} usec ({detail})"
+    if protocol == "http":
+        if verbose:
+            detail = f"send {send} usec + response wait {wait} usec + receive {recv} usec"
+        else:
+            detail = f"send/recv {send + recv} usec + response wait {wait} usec"
+        return f"Avg HTTP time: {request} usec ({detail})"
+    return ""  # as perf_analyzer for a protocol it has no library figures for
 
 
-def _server_lines(w: Window) -> list[str]:
-    stats = w.server
-    assert stats is not None
+def server_lines(stats: ServerStats) -> list[str]:
+    """ReportServerSideStats for a non-ensemble model without response cache; the block
+    ends with a blank line, unless no request succeeded."""
     if stats.success_count == 0:
         return ["    Request count: 0"]
     b = breakdown(stats)
@@ -125,27 +160,23 @@ def _server_lines(w: Window) -> list[str]:
 
 
 def _our_lines(level: LevelResult, settings: SweepSettings) -> list[str]:
-    lines = []
-    if level.verdict is Verdict.UNSTABLE:
-        lines.append(
-            f"  [WARNING] Not stable within {settings.max_trials} windows: throughput spread "
-            f"{_pct(level.spread.throughput)}, latency spread {_pct(level.spread.latency)}; "
-            f"reported from the last 3 windows"
-        )
-    elif level.verdict is Verdict.INTERRUPTED:
-        lines.append(f"  [WARNING] Interrupted after {len(level.windows)} windows: not reported")
+    """Ours, not perf_analyzer's: each on a line of its own, after perf_analyzer's blocks
+    (where perf_analyzer puts its own "not able to keep up" warning)."""
+    lines = [*_verdict_lines(level, settings)]
+    merged = level.merged
+    if merged is not None and merged.error_count:
+        lines.append(f"  Failed requests: {merged.error_count}")
     if level.remeasured:
         lines.append(
             f"  [WARNING] A Locust worker was lost: the level was measured again "
             f"({level.remeasured}x)"
         )
-    missing = level.merged.missing_workers if level.merged is not None else 0
-    if missing:
+    if merged is not None and merged.missing_workers:
         lines.append(
-            f"  [WARNING] {missing} worker answer(s) missing from the reported windows: "
-            "their requests are not counted"
+            f"  [WARNING] {merged.missing_workers} worker answer(s) missing from the reported "
+            "windows: their requests are not counted"
         )
-    busy = level.merged.client_busy if level.merged is not None else None
+    busy = merged.client_busy if merged is not None else None
     if busy is not None and busy > CLIENT_BUSY_WARNING:
         lines.append(
             f"[WARNING] triton-locust is not able to keep up with the desired load (client busy "
@@ -154,18 +185,35 @@ def _our_lines(level: LevelResult, settings: SweepSettings) -> list[str]:
     return lines
 
 
+def _verdict_lines(level: LevelResult, settings: SweepSettings) -> list[str]:
+    if level.verdict is Verdict.UNSTABLE:
+        return [
+            f"  [WARNING] Not stable within {settings.max_trials} windows: throughput spread "
+            f"{_pct(level.spread.throughput)}, latency spread {_pct(level.spread.latency)}; "
+            f"reported from the last {settings.rule.window_count} windows"
+        ]
+    if level.verdict is Verdict.INTERRUPTED:
+        return [f"  [WARNING] Interrupted after {len(level.windows)} windows: not reported"]
+    return []
+
+
 def _pct(ratio: float) -> str:
-    return "unbounded" if ratio == float("inf") else f"{(ratio - 1) * 100:.1f}%"
+    """A max/min spread as the percentage -s is given in."""
+    return "unbounded" if not math.isfinite(ratio) else f"{(ratio - 1) * 100:.1f}%"
+
+
+# -- after the sweep -------------------------------------------------------------------------
 
 
 def summary_block(result: SweepResult) -> str:
-    """The closing "Inferences/Second vs. Client ... Batch Latency" lines."""
+    """The closing "Inferences/Second vs. Client ... Batch Latency" lines: reported levels
+    in sweep order (perf_analyzer lists stable ones only; ours are flagged)."""
     settings = result.settings
     on = "Average" if settings.percentile is None else f"p{settings.percentile}"
     lines = [f"Inferences/Second vs. Client {on} Batch Latency"]
     for level in result.reported_levels:
         merged = level.merged
-        assert merged is not None
+        assert merged is not None  # reported levels have one
         latency_us = int(merged.stabilizing_latency_ns(settings.percentile)) // 1000
         flag = "" if level.stable else " (unstable)"
         lines.append(

@@ -14,4 +14,6 @@ def json_text(result: SweepResult) -> str:
 
 
 def write_json(result: SweepResult, path: str | Path) -> None:
+    """Written whole or not at all (temporary file, then rename): a crash mid-sweep keeps
+    the previous version."""
     write_text(path, json_text(result))

@@ -40,6 +40,9 @@ class SweepSettings:
     shapes: dict[str, list[int]] = field(default_factory=dict)
     string_length: int = 128
     headers: dict[str, str] = field(default_factory=dict)
+    # How users wait on the network: "threads" (an OS thread each, blocking: the lightest
+    # per request) or "gevent" (cooperative: for thousands of users per process).
+    client_io: str = "threads"
 
     def concurrencies(self) -> Iterator[int]:
         """perf_analyzer's levels: START, +STEP, ... while <= END; a lone START (END below it)

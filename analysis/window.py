@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from analysis.distribution import ExactLatencies, LatencyHistogram, merge_all, percentiles_of
 from analysis.records import Records
 from analysis.server_stats import ServerStats
@@ -44,7 +46,10 @@ class Window:
         """Inferences per second: requests x batch size over the window's real length."""
         if self.duration_ns <= 0:
             return 0.0
-        return self.request_count * self.batch_size / (self.duration_ns / NS_PER_S)
+        # perf_analyzer divides in single precision (SummarizeClientStat's float seconds):
+        # in double, about 1 figure in 80 would print a different 6th digit.
+        seconds = np.float32(self.duration_ns) / np.float32(NS_PER_S)
+        return float(np.float32(self.request_count * self.batch_size) / seconds)
 
     def stabilizing_latency_ns(self, percentile: int | None) -> float:
         """The latency the stabiliser compares: the average, or the --percentile value.

@@ -82,7 +82,6 @@ def main() -> int:
         for protocol in args.protocols.split(","):
             url = server.grpc_url if protocol == "grpc" else server.http_url
             for c in args.concurrency.split(","):
-                # One long level: -p 4000 with -s 0 never settles early; -r bounds it.
                 flags = [
                     "-m",
                     MODEL,
@@ -96,6 +95,8 @@ def main() -> int:
                     "4000",
                     "-r",
                     "3",
+                    "-s",
+                    "100",  # exactly 3 windows, accepted however noisy: both write a CSV
                 ]
                 pa_csv, tl_csv = (
                     Path(tmp, f"pa{protocol}{c}.csv"),

@@ -244,3 +244,28 @@ def test_bad_input_gets_one_line_and_a_non_zero_exit(triton_server, args, named)
     assert len(lines) == 1, run.stderr
     assert named in lines[0]
     assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_cooperative_gevent_users_count_the_same(triton_server, tmp_path, protocol):
+    out_json = tmp_path / "g.json"
+    run = profile(
+        "-m",
+        "identity_fp32",
+        "-u",
+        url(triton_server, protocol),
+        "-i",
+        protocol,
+        "--client-io",
+        "gevent",
+        "--concurrency-range",
+        "1:3:2",
+        *FAST,
+        "--json",
+        str(out_json),
+    )
+    assert run.returncode in (0, 1), run.stderr
+    levels = load_levels(out_json)
+    assert [lvl["concurrency"] for lvl in levels] == [1, 3]
+    assert_counts_match_server(levels)
+    assert json.loads(out_json.read_text())["settings"]["client_io"] == "gevent"

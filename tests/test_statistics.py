@@ -19,16 +19,52 @@ def test_percentile_uses_perf_analyzers_rounded_rank():
     assert samples.percentile_ns(95) == 10000
 
 
+@pytest.mark.parametrize(
+    ("count", "percentile", "rank"),
+    [
+        (1, 99, 0),  # one sample is every percentile
+        (2, 50, 1),  # 0.5 + 0.5 = 1.0: half-way rounds up
+        (3, 50, 1),  # 1.0 + 0.5
+        (4, 50, 2),  # 1.5 + 0.5 = 2.0
+        (5, 90, 4),  # 3.6 + 0.5 = 4.1
+        (100, 95, 94),  # 94.05 + 0.5 = 94.55
+        (100, 99, 98),  # 98.01 + 0.5 = 98.51
+        (1000, 99, 989),  # 989.01 + 0.5
+    ],
+)
+def test_percentile_rank_by_hand(count, percentile, rank):
+    assert percentile_rank(count, percentile) == rank
+
+
+def test_percentile_of_unsorted_samples_is_taken_after_sorting():
+    samples = ExactLatencies.of(np.array([5000, 1000, 4000, 2000, 3000]))
+    assert samples.percentile_ns(50) == 3000  # rank int(2.0 + 0.5) = 2
+    assert samples.percentile_ns(90) == 5000  # rank int(3.6 + 0.5) = 4
+
+
 def test_an_extra_percentile_joins_the_four_reported_ones():
     samples = ExactLatencies.of(np.arange(100, dtype=np.int64))
     assert list(percentiles_of(samples, 75)) == [50, 75, 90, 95, 99]
     assert list(percentiles_of(samples, 95)) == [50, 90, 95, 99]
 
 
-def test_mean_is_integer_nanoseconds_and_std_the_sample_one_in_whole_microseconds():
+def test_mean_is_integer_nanoseconds_rounded_down():
     assert ExactLatencies.of(np.array([1, 2])).mean_ns() == 1
-    assert ExactLatencies.of(np.array([1000, 3000])).std_us() == 1.0  # 1.41 -> 1
+    assert ExactLatencies.of(np.array([3, 4, 4])).mean_ns() == 3  # 11 // 3
+    assert ExactLatencies.of(np.array([999, 1000, 1002])).mean_ns() == 1000  # 3001 // 3
+
+
+def test_std_is_the_sample_deviation_in_whole_microseconds_rounded_down():
+    # mean 2000; squares 1e6 + 1e6 over n-1 = 1: sqrt(2e6) = 1414 ns -> 1 us
+    assert ExactLatencies.of(np.array([1000, 3000])).std_us() == 1.0
+    # mean 6000; squares 16e6 + 0 + 16e6 over 2: sqrt(16e6) = 4000 ns -> 4 us
+    assert ExactLatencies.of(np.array([2000, 6000, 10000])).std_us() == 4.0
+    assert ExactLatencies.of(np.array([7000] * 5)).std_us() == 0.0
+
+
+def test_one_sample_has_an_infinite_std():
     assert math.isinf(ExactLatencies.of(np.array([5])).std_us())
+    assert math.isinf(LatencyHistogram.of(np.array([5])).std_us())
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

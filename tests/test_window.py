@@ -1,7 +1,9 @@
-"""A window holds the requests whose response arrived in it."""
+"""A window holds the requests whose response arrived in it; a level's figures are the
+merge of its last windows."""
 
 import pytest
 
+from analysis.console import fmt
 from analysis.records import Records
 from analysis.server_stats import ServerStats
 from analysis.window import Window, merge, summarize
@@ -23,16 +25,34 @@ def test_a_request_belongs_to_the_window_its_response_arrived_in_edges_included(
     assert list(w.latencies.sorted_ns) == [100, 100, 110]
 
 
+def test_a_request_started_before_the_window_counts_whole():
+    # Started long before the window, answered in it: its full latency is in the window.
+    w = summarize(Records.from_rows([(0, 5_000, 1, 1, True)]), 4_000, 6_000, 1)
+    assert w.avg_latency_ns == 5_000
+
+
 def test_failed_requests_are_counted_but_have_no_latency():
-    records = Records.from_rows([(0, 10, 1, 1, True), (0, 5000, 1, 1, False)])
+    records = Records.from_rows(
+        [(0, 10, 4, 2, True), (0, 5000, 100, 100, False), (20, 30, 6, 2, True)]
+    )
     w = summarize(records, 0, 10_000, batch_size=1)
-    assert (w.request_count, w.error_count) == (1, 1)
+    assert (w.request_count, w.error_count) == (2, 1)
     assert w.avg_latency_ns == 10
+    assert (w.avg_send_ns, w.avg_recv_ns) == (5, 2)  # failed request's times left out too
+    assert w.to_dict()["error_count"] == 1
 
 
 def test_throughput_is_requests_times_batch_over_the_real_length():
     w = window(count=120, latency_us=100, duration_ms=1200, batch=4)
     assert w.throughput == pytest.approx(120 * 4 / 1.2)
+
+
+def test_throughput_is_divided_in_single_precision_as_perf_analyzer_does():
+    # 125 / 4.996172835 s is 25.01915048 in double, 25.01914978 in float: perf_analyzer
+    # prints 25.0191.
+    end = 4_996_172_835
+    rows = [(end - 10, end - i, 0, 0, True) for i in range(125)]
+    assert fmt(summarize(Records.from_rows(rows), 0, end, 1).throughput) == "25.0191"
 
 
 def test_an_empty_window_has_no_throughput_and_infinite_latency():
@@ -59,17 +79,42 @@ def test_merge_pools_samples_and_adds_durations_and_server_deltas():
     m = merge([a, b])
     assert m.request_count == 4
     assert m.duration_ns == 3000
-    assert m.throughput == pytest.approx(4 / 3e-6)
+    assert m.throughput == pytest.approx(4 / 3e-6)  # total requests over total time
     assert list(m.latencies.sorted_ns) == [100, 300, 300, 300]
-    assert m.avg_send_ns == (10 + 90) // 4
+    assert m.avg_latency_ns == 250  # of the pooled samples, not the mean of the means (200)
+    assert m.avg_send_ns == (10 + 90) // 4  # per-request averages, weighted by count
     assert m.server == ServerStats(success_count=4, success_ns=200)
 
 
+def test_merged_percentiles_come_from_the_pooled_samples():
+    fast, slow = window(100, 100, percentile=95), window(100, 900, percentile=95)
+    m = merge([fast, slow], percentile=95)
+    assert m.percentiles_ns[50] == 900_000  # rank int(99.5 + 0.5) = 100: the first slow one
+    assert m.percentiles_ns[95] == 900_000
+    assert m.percentiles_ns[90] != (fast.percentiles_ns[90] + slow.percentiles_ns[90]) // 2
+
+
+def test_a_merge_with_a_window_missing_server_stats_has_none():
+    a = window(10, 100)
+    b = summarize(Records.from_rows([(0, 10, 1, 1, True)]), 0, 100, 1, server=ServerStats())
+    assert merge([a, b]).server is None
+
+
 def test_summary_survives_json_but_not_the_raw_latencies():
-    w = window(count=50, latency_us=200, spread_us=100, percentile=75)
+    w = summarize(
+        Records.from_rows([(i, i + 200_000 + 1000 * i, 7, 3, True) for i in range(50)]),
+        0,
+        10**9,
+        2,
+        percentile=75,
+        server=ServerStats(success_count=50, success_ns=123_456, queue_count=50, queue_ns=999),
+    )
     back = Window.from_dict(w.to_dict())
-    assert back.request_count == 50
+    assert (back.request_count, back.batch_size, back.duration_ns) == (50, 2, 10**9)
     assert back.percentiles_ns == w.percentiles_ns
     assert back.avg_latency_ns == w.avg_latency_ns
-    assert back.throughput == pytest.approx(w.throughput)
+    assert (back.avg_send_ns, back.avg_recv_ns) == (7, 3)
+    assert back.std_us == w.std_us
+    assert back.server == w.server
+    assert back.throughput == w.throughput
     assert back.latencies.count == 0

@@ -190,6 +190,14 @@ FLAGS: tuple[Flag, ...] = (
         type=float,
     ),
     Flag(
+        ("--client-io",),
+        "--client-io",
+        "client_io",
+        "threads (an OS thread per user: lightest per request) or gevent (many thousand users)",
+        default="threads",
+        choices=("threads", "gevent"),
+    ),
+    Flag(
         ("-v", "--verbose"),
         None,
         "verbose",
@@ -356,6 +364,7 @@ def from_values(get: Callable[[str], Any]) -> tuple[SweepSettings, Outputs]:
         shapes=shapes,
         string_length=get("string_length"),
         headers=parse_headers(get("header")),
+        client_io=get("client_io"),
     )
     outputs = Outputs(
         csv=get("csv"),

@@ -60,9 +60,14 @@ class GrpcInferClient:
     """One HTTP/2 connection per client, as perf_analyzer gives each context its own."""
 
     def __init__(
-        self, url: str, headers: Mapping[str, str] | None = None, timeout_s: float = 60.0
+        self,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        timeout_s: float = 60.0,
+        native: bool = False,
     ) -> None:
         self._address = split_url(url)
+        self._native = native
         self._timeout_s = timeout_s
         host, port = self._address
         self._header_block = encode_headers(
@@ -88,7 +93,7 @@ class GrpcInferClient:
         start = time.monotonic_ns()
         try:
             if self._conn is None or self._conn.closed:
-                self._conn = Http2Connection(self._address, self._timeout_s)
+                self._conn = Http2Connection(self._address, self._timeout_s, self._native)
             response = self._conn.request(self._header_block, grpc_message(request))
         except (OSError, Http2Error) as exc:
             self.close()

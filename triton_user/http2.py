@@ -8,13 +8,14 @@ which keeps the connection's dynamic table in step with the server's."""
 
 from __future__ import annotations
 
-import socket
 import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import hpack
+
+from triton_user.sockets import connect
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = (
@@ -74,9 +75,10 @@ class Response:
 
 
 class Http2Connection:
-    def __init__(self, address: tuple[str, int], timeout_s: float = 60.0) -> None:
-        self._sock = socket.create_connection(address, timeout=timeout_s)
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    def __init__(
+        self, address: tuple[str, int], timeout_s: float = 60.0, native: bool = False
+    ) -> None:
+        self._sock = connect(address, timeout_s, native)
         self._buf = bytearray()
         self._decoder = hpack.Decoder()
         self._next_stream = 1

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from triton_user.inputs import Tensor
+from triton_user.sockets import connect
 
 _CRLF2 = b"\r\n\r\n"
 
@@ -86,15 +87,15 @@ def split_url(url: str) -> tuple[str, int]:
 class HttpInferClient:
     """One keep-alive connection: one request in flight at a time."""
 
-    def __init__(self, url: str, timeout_s: float = 60.0) -> None:
+    def __init__(self, url: str, timeout_s: float = 60.0, native: bool = False) -> None:
         self._address = split_url(url)
         self._timeout_s = timeout_s
+        self._native = native  # blocking OS-thread socket rather than gevent's
         self._sock: socket.socket | None = None
         self._buf = bytearray()
 
     def _connect(self) -> socket.socket:
-        sock = socket.create_connection(self._address, timeout=self._timeout_s)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock = connect(self._address, self._timeout_s, self._native)
         self._buf.clear()
         return sock
 

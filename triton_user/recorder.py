@@ -6,10 +6,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+from gevent import monkey
 
 from analysis.records import Records
 from analysis.window import WindowSample
 from triton_user.busy_meter import BusyMark, busy_share, mark
+
+# A real lock: gevent's patched one cannot be taken from an OS thread.
+_allocate_lock = monkey.get_original("_thread", "allocate_lock")
 
 
 class Recorder:
@@ -18,12 +22,15 @@ class Recorder:
 
     def __init__(self, histogram: bool = False) -> None:
         self._rows: list[tuple[int, int, int, int, bool]] = []
+        # Users in OS threads record too: the swap must not lose an append racing it.
+        self._lock = _allocate_lock()
         self._carry = Records.empty()
         self._since: BusyMark = mark()
         self._histogram = histogram  # a Locust worker ships histograms, not samples
 
     def record(self, start_ns: int, end_ns: int, send_ns: int, recv_ns: int, ok: bool) -> None:
-        self._rows.append((start_ns, end_ns, send_ns, recv_ns, ok))
+        with self._lock:
+            self._rows.append((start_ns, end_ns, send_ns, recv_ns, ok))
 
     def pending(self) -> int:
         """Requests recorded since the last cut (count_windows waits on this)."""
@@ -50,7 +57,8 @@ class Recorder:
         return sample
 
     def _take(self) -> Records:
-        rows, self._rows = self._rows, []
+        with self._lock:
+            rows, self._rows = self._rows, []
         if not rows:
             return Records.empty()
         table = np.array(rows, dtype=np.int64)

@@ -55,10 +55,13 @@ class RequestPlan:
         finally:
             control.close()
 
-    def new_client(self) -> InferClient:
+    def new_client(self, native: bool = False) -> InferClient:
+        """native: for a user in an OS thread (blocking sockets, not gevent's)."""
         if self.settings.protocol == "grpc":
-            return grpc_client.GrpcInferClient(self.settings.url, self.settings.headers)
-        return http_client.HttpInferClient(self.settings.url)
+            return grpc_client.GrpcInferClient(
+                self.settings.url, self.settings.headers, native=native
+            )
+        return http_client.HttpInferClient(self.settings.url, native=native)
 
     @property
     def request_type(self) -> str:

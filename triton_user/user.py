@@ -1,22 +1,30 @@
 """TritonUser: a Locust user that keeps exactly one Triton inference request in flight.
 
 A fixed number of these users is perf_analyzer's concurrency: closed loop, no wait time,
-the next request leaves as soon as the previous response is read."""
+the next request leaves as soon as the previous response is read. Each user waits on the
+network either in an OS thread of its own (`--client-io threads`, the default: blocking
+I/O as perf_analyzer's threads do, cheapest per request) or cooperatively on gevent
+(`--client-io gevent`: thousands of users in one process)."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import gevent
 import gevent.lock
 from locust import User, constant, task
 from locust.env import Environment
 
+from triton_user.http_client import Timing
 from triton_user.recorder import Recorder
+from triton_user.request_loop import EventBuffer, ThreadedLoop
 from triton_user.request_plan import RequestPlan
 
 log = logging.getLogger(__name__)
 _state_lock = gevent.lock.BoundedSemaphore()
+# A threaded user's greenlet only waits for Locust to stop it.
+IDLE_S = 1.0
 
 
 class RequestFailed(Exception):
@@ -25,15 +33,34 @@ class RequestFailed(Exception):
 
 @dataclass
 class ProcessState:
-    """Shared by all users of one process: the encoded request and the recorder."""
+    """Shared by all users of one process: the encoded request, the recorder, and the
+    buffer that hands threaded users' timings to Locust's request event."""
 
     plan: RequestPlan
     recorder: Recorder
+    events: EventBuffer = field(init=False)
+    environment: Environment | None = None
+
+    def __post_init__(self) -> None:
+        self.events = EventBuffer(self.fire)
+
+    def fire(self, t: Timing) -> None:
+        """Locust's request event for one request: its statistics and UI show it."""
+        assert self.environment is not None
+        self.environment.events.request.fire(
+            request_type=self.plan.request_type,
+            name=self.plan.settings.model,
+            response_time=(t.end_ns - t.start_ns) / 1e6,
+            response_length=t.response_bytes,
+            exception=None if t.error is None else RequestFailed(t.error),
+            context=None,
+        )
 
 
 def attach(environment: Environment, plan: RequestPlan) -> ProcessState:
     # A Locust worker records histograms: they are what it ships to the master.
-    state = ProcessState(plan, Recorder(histogram=getattr(environment, "triton_histograms", False)))
+    histograms = getattr(environment, "triton_histograms", False)
+    state = ProcessState(plan, Recorder(histogram=histograms), environment=environment)
     environment.triton = state  # type: ignore[attr-defined]
     return state
 
@@ -59,28 +86,34 @@ class TritonUser(User):
 
     def on_start(self) -> None:
         state = process_state(self.environment)
-        self._payload = state.plan.payload
+        self._state = state
+        self._loop: ThreadedLoop | None = None
+        if state.plan.settings.client_io == "threads":
+            client = state.plan.new_client(native=True)
+            self._loop = ThreadedLoop(
+                lambda: client.infer(state.plan.payload),
+                client.close,
+                state.recorder,
+                state.events,
+            )
+            self._loop.start()
+            return
         self._client = state.plan.new_client()
+        self._payload = state.plan.payload
         self._record = state.recorder.record
-        self._fire = self.environment.events.request.fire
-        self._request_type = state.plan.request_type
-        self._name = state.plan.settings.model
+        self._fire = state.fire
 
     def on_stop(self) -> None:
-        client = getattr(self, "_client", None)
-        if client is not None:
-            client.close()
+        if self._loop is not None:
+            self._loop.stop()
+        elif getattr(self, "_client", None) is not None:
+            self._client.close()
 
     @task
     def infer(self) -> None:
+        if self._loop is not None:
+            gevent.sleep(IDLE_S)  # the request loop runs in its thread
+            return
         t = self._client.infer(self._payload)
-        ok = t.error is None
-        self._record(t.start_ns, t.end_ns, t.send_ns, t.recv_ns, ok)
-        self._fire(
-            request_type=self._request_type,
-            name=self._name,
-            response_time=(t.end_ns - t.start_ns) / 1e6,
-            response_length=t.response_bytes,
-            exception=None if ok else RequestFailed(t.error),
-            context=None,
-        )
+        self._record(t.start_ns, t.end_ns, t.send_ns, t.recv_ns, t.error is None)
+        self._fire(t)
