@@ -46,7 +46,9 @@ def _pytriton_dirs() -> tuple[Path, Path]:
     """(tritonserver folder, nvidia_pytriton.libs folder) of the installed wheel."""
     spec = importlib.util.find_spec("pytriton")
     if spec is None or not spec.submodule_search_locations:
-        raise ServerStartError("the nvidia-pytriton package is not installed")
+        raise ServerStartError(
+            "the embedded server needs nvidia-pytriton: pip install 'triton-locust[server]'"
+        )
     package = Path(next(iter(spec.submodule_search_locations)))
     server, libs = package / "tritonserver", package.parent / "nvidia_pytriton.libs"
     if not (server / "bin" / "tritonserver").exists():
