@@ -224,6 +224,9 @@ def serve_forever(
     except KeyboardInterrupt:
         return 0
     finally:
+        # A second Ctrl-C or SIGTERM must not cut the shutdown short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         server.stop()
 
 
