@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -31,9 +32,12 @@ def read_pa_csv(path: Path) -> dict[int, dict[str, float]]:
         }
 
 
-def run_tool(cmd: list[str], log: Path) -> int:
+def run_tool(cmd: list[str], log: Path) -> tuple[int, float]:
+    """Exit code and wall time of one tool's sweep."""
+    started = time.monotonic()
     with log.open("w") as out:
-        return subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
+        code = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
+    return code, time.monotonic() - started
 
 
 def compare(args: argparse.Namespace, protocol: str, url: str, work: Path) -> list[str]:
@@ -55,14 +59,14 @@ def compare(args: argparse.Namespace, protocol: str, url: str, work: Path) -> li
     ]
     pa_csv, tl_csv = work / f"pa-{protocol}.csv", work / f"tl-{protocol}.csv"
     pa = os.environ.get("REFERENCE_PA", str(DEFAULT_PA))
-    rc_pa = run_tool([pa, *flags, "-f", str(pa_csv)], work / f"pa-{protocol}.log")
-    rc_tl = run_tool(
+    rc_pa, wall_pa = run_tool([pa, *flags, "-f", str(pa_csv)], work / f"pa-{protocol}.log")
+    rc_tl, wall_tl = run_tool(
         [sys.executable, "-m", "triton_locust.cli", "profile", *flags, "-f", str(tl_csv)],
         work / f"tl-{protocol}.log",
     )
     lines = [
-        f"{protocol.upper()}  (perf_analyzer exit {rc_pa}, triton-locust exit {rc_tl}; "
-        f"logs in {work})"
+        f"{protocol.upper()}  (perf_analyzer exit {rc_pa} in {wall_pa:.0f} s, triton-locust "
+        f"exit {rc_tl} in {wall_tl:.0f} s: wall ratio {wall_tl / wall_pa:.2f}; logs in {work})"
     ]
     if not pa_csv.exists() or not tl_csv.exists():
         missing = [p.name for p in (pa_csv, tl_csv) if not p.exists()]
