@@ -4,7 +4,7 @@ processes, against the identity model on the embedded server. Prints requests pe
 level's windows begin and when they end.
 
     python bench/distributed.py                   # a short level (about 15 s)
-    python bench/distributed.py --minutes 10      # the long run: does worker memory stay flat?
+    python bench/distributed.py --minutes 10 --workers 2   # does worker memory stay flat?
 """
 
 from __future__ import annotations
@@ -95,12 +95,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="1 vs 2 Locust workers")
     parser.add_argument("--minutes", type=float, default=0.25)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--workers", default="1,2", help="worker counts to run, e.g. 1,2")
     args = parser.parse_args()
     from triton_locust.server.launcher import TritonServer, free_ports
 
     lines = []
     with TritonServer(*free_ports(3)) as server:
-        for workers in (1, 2):
+        for workers in (int(w) for w in args.workers.split(",")):
             lines.append(run_level(server.http_url, workers, args.concurrency, args.minutes * 60))
     print(f"model {MODEL}, one level of {args.minutes:g} min; server-counted requests/s")
     print(f"{'workers':>7} {'conc':>5} {'req/s':>9} {'master CPU':>10}   worker RSS MB start->end")

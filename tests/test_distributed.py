@@ -8,10 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from tests.test_profile_e2e import PA_HEADER, REPO, load_levels
+import pytest
+
+from tests.test_profile_e2e import PA_HEADER, REPO, load_levels, profile
 from triton_locust.server import free_ports
 
 
@@ -27,33 +28,23 @@ def assert_counts_close_to_server(levels: list[dict]) -> None:
 
 def test_master_and_two_worker_processes(triton_server, tmp_path):
     out_json, out_csv = tmp_path / "d.json", tmp_path / "d.csv"
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "triton_locust.cli",
-            "profile",
-            "-m",
-            "identity_fp32",
-            "-u",
-            triton_server.http_url,
-            "--concurrency-range",
-            "2:4:2",
-            "-p",
-            "500",
-            "-r",
-            "6",
-            "--processes",
-            "2",
-            "--json",
-            str(out_json),
-            "-f",
-            str(out_csv),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
+    run = profile(
+        "-m",
+        "identity_fp32",
+        "-u",
+        triton_server.http_url,
+        "--concurrency-range",
+        "2:4:2",
+        "-p",
+        "500",
+        "-r",
+        "6",
+        "--processes",
+        "2",
+        "--json",
+        str(out_json),
+        "-f",
+        str(out_csv),
     )
     assert run.returncode in (0, 1), run.stderr[-3000:]
     levels = load_levels(out_json)
@@ -129,6 +120,17 @@ def child_pids(pid: int) -> list[int]:
     return [int(c) for c in children]
 
 
+def wait_for_window(master: subprocess.Popen[str], n: int) -> str:
+    """Read a verbose sweep's output until its n-th window ("Pass [n]") is measured."""
+    seen = []
+    assert master.stdout is not None
+    for line in master.stdout:
+        seen.append(line)
+        if f"Pass [{n}]" in line:
+            return "".join(seen)
+    pytest.fail("the sweep ended before measuring its windows:\n" + "".join(seen))
+
+
 def test_a_worker_lost_mid_level_is_measured_again_and_nothing_hangs(triton_server, tmp_path):
     out_json = tmp_path / "lost.json"
     profile = subprocess.Popen(
@@ -147,6 +149,7 @@ def test_a_worker_lost_mid_level_is_measured_again_and_nothing_hangs(triton_serv
             "1000",
             "-r",
             "8",
+            "-v",
             "--processes",
             "2",
             "--json",
@@ -158,15 +161,13 @@ def test_a_worker_lost_mid_level_is_measured_again_and_nothing_hangs(triton_serv
         cwd=REPO,
     )
     try:
-        deadline = time.monotonic() + 60
-        while len(child_pids(profile.pid)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(5)  # into the level's windows
+        seen = wait_for_window(profile, 2)  # mid-level: the third window is under way
         os.kill(child_pids(profile.pid)[0], signal.SIGKILL)
-        out, err = profile.communicate(timeout=240)
+        rest, err = profile.communicate(timeout=240)
     finally:
         if profile.poll() is None:
             profile.kill()
+    assert profile.returncode in (0, 1), err[-3000:]
     [level] = json.loads(out_json.read_text())["levels"]
     assert level["remeasured"] >= 1 or level["merged"]["missing_workers"] > 0
-    assert "worker was lost" in out or "missing" in out
+    assert "worker was lost" in seen + rest or "missing" in seen + rest

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_distributed import wait_for_window
 from tests.test_profile_e2e import REPO
 
 SUBNET = "10.231.7"
@@ -113,17 +114,6 @@ def wait_ready(net: Network, timeout_s: float = 90) -> None:
             return
         time.sleep(0.5)
     pytest.fail("the server in its namespace did not become ready")
-
-
-def wait_for_window(master: subprocess.Popen[str], n: int) -> str:
-    """Read the master's verbose output until its n-th window ("Pass [n]") is measured."""
-    seen = []
-    assert master.stdout is not None
-    for line in master.stdout:
-        seen.append(line)
-        if f"Pass [{n}]" in line:
-            return "".join(seen)
-    pytest.fail("the master ended before measuring its windows:\n" + "".join(seen))
 
 
 def test_a_worker_cut_off_mid_level_across_hosts(network: Network, tmp_path: Path):
