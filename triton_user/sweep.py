@@ -57,7 +57,7 @@ class LocustSweep:
         self.result: SweepResult | None = None
         self._control: TritonControl | None = None
         self._driver: SweepDriver | None = None
-        self.on_finished: list[Callable[[SweepResult], None]] = []
+        self.server_version = ""
 
     # -- before any load -------------------------------------------------------------
     def preflight(self) -> None:
@@ -99,6 +99,8 @@ class LocustSweep:
             ),
         )
         self._driver.result.server_version = self.server_version
+        # Stop pressed in the web UI (or the runner stopping): end the sweep, keep its levels.
+        self.environment.events.test_stop.add_listener(lambda **_: self.stop())
         self._print(console.settings_block(self.settings))
         gevent.spawn(self._run)
 
@@ -140,8 +142,6 @@ class LocustSweep:
             if result.stop_reason.startswith("error"):
                 print(f"triton-locust: sweep stopped: {result.stop_reason}", file=sys.stderr)
             self._write(result, final=True)
-            for callback in self.on_finished:
-                callback(result)
         finally:
             self.close()
             self.finished.set()
