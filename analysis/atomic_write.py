@@ -13,10 +13,31 @@ def _umask() -> int:
     return mask
 
 
+def _temporary_beside(target: Path) -> tuple[int, str]:
+    """A new temporary file in the target's folder (made if missing), for an atomic rename."""
+    folder = target.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):  # mkdir would not say which is in the way
+        in_the_way = (f for f in (folder, *folder.parents) if f.exists() and not f.is_dir())
+        blocker = next(in_the_way, folder)
+        raise NotADirectoryError(f"{blocker} is not a folder") from None
+    return tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+
+
+def check_writable(path: str | Path) -> None:
+    """Raise OSError unless `path` can be written: found before a sweep, not after it."""
+    target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(f"{target} is a folder")
+    fd, tmp = _temporary_beside(target)
+    os.close(fd)
+    os.unlink(tmp)
+
+
 def write_text(path: str | Path, text: str) -> None:
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    fd, tmp = _temporary_beside(target)
     try:
         with os.fdopen(fd, "w", newline="") as f:
             f.write(text)

@@ -229,6 +229,9 @@ BAD_INPUT = [
     (["-m", "identity_fp32", "--request-rate-range", "10:20"], "not supported yet"),
     (["-m", "identity_fp32", "--input-data", "/nonexistent.json"], "--input-data"),
     ([], "-m/--model-name is required"),
+    # Found before any load is sent, not after the sweep has been measured.
+    (["-m", "identity_fp32", "-f", "/dev/null/perf.csv"], "cannot write /dev/null/perf.csv"),
+    (["-m", "identity_fp32", "--json", "/dev/null/r.json"], "/dev/null is not a folder"),
 ]
 
 

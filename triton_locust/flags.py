@@ -283,6 +283,10 @@ class Outputs:
     verbose: bool = False
     latency_budget_ms: float | None = None
 
+    def paths(self) -> list[str]:
+        """The files a sweep writes."""
+        return [p for p in (self.csv, self.json, self.report) if p]
+
 
 def parse_range(text: str) -> tuple[int, int, int]:
     """perf_analyzer's START[:END[:STEP]]; END defaults to 1 (so a lone START is one level)."""

@@ -16,6 +16,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner
 
 from analysis import console
+from analysis.atomic_write import check_writable
 from analysis.csv_writer import write_csv
 from analysis.json_writer import write_json
 from analysis.report.html import write_report
@@ -34,6 +35,10 @@ from triton_user.user import attach
 from triton_user.window_channel import MasterSamples
 
 log = logging.getLogger(__name__)
+
+# Like perf_analyzer, non-zero when a level could not be measured stably (1), and when the
+# sweep or its files failed (3); 2 is bad input, found before any load.
+EXIT_OK, EXIT_UNSTABLE, EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class PreflightError(Exception):
@@ -58,11 +63,17 @@ class LocustSweep:
         self._control: TritonControl | None = None
         self._driver: SweepDriver | None = None
         self.server_version = ""
+        self.unwritten: list[str] = []  # result files the end of the sweep failed to write
 
     # -- before any load -------------------------------------------------------------
     def preflight(self) -> None:
-        """Reach the server, read the model, build the request, check the statistics
-        extension answers. Raises PreflightError."""
+        """Check the result files can be written, reach the server, read the model, build
+        the request, check the statistics extension answers. Raises PreflightError."""
+        for path in self.outputs.paths():
+            try:
+                check_writable(path)
+            except OSError as exc:
+                raise PreflightError(f"cannot write {path}: {_reason(exc)}") from exc
         try:
             control = TritonControl(
                 self.settings.url, self.settings.protocol, self.settings.headers
@@ -112,6 +123,19 @@ class LocustSweep:
     def done(self) -> bool:
         return self.finished.is_set()
 
+    @property
+    def exit_code(self) -> int:
+        """The process's exit status once the sweep has finished."""
+        result = self.result
+        assert result is not None, "the sweep has not finished"
+        if result.stop_reason == "interrupted":
+            return EXIT_INTERRUPTED
+        if result.stop_reason.startswith("error") or self.unwritten:
+            return EXIT_ERROR
+        if any(level.verdict is Verdict.UNSTABLE for level in result.levels):
+            return EXIT_UNSTABLE
+        return EXIT_OK
+
     # LoadControl, for the driver: the shape hands target_users to Locust.
     def set_users(self, count: int) -> None:
         self.target_users = count
@@ -141,7 +165,9 @@ class LocustSweep:
                 self._print("\n" + "\n".join(recommendation_lines(rec)))
             if result.stop_reason.startswith("error"):
                 print(f"triton-locust: sweep stopped: {result.stop_reason}", file=sys.stderr)
-            self._write(result, final=True)
+            self.unwritten = self._write(result, final=True)
+            if self.exit_code != EXIT_OK:  # `locust -f` exits with it too
+                self.environment.process_exit_code = self.exit_code
         finally:
             self.close()
             self.finished.set()
@@ -172,8 +198,9 @@ class LocustSweep:
         if self._driver is not None:
             self._write(self._driver.result, final=False)
 
-    def _write(self, result: SweepResult, final: bool) -> None:
-        """Rewrite the result files; a file that cannot be written is said, not fatal."""
+    def _write(self, result: SweepResult, final: bool) -> list[str]:
+        """Rewrite the result files; a file that cannot be written is said, not fatal to the
+        others. Returns the paths that failed."""
         targets: list[tuple[str | None, Callable[[], None]]] = [
             (
                 self.outputs.csv,
@@ -183,14 +210,16 @@ class LocustSweep:
         ]
         if final:
             targets.append((self.outputs.report, lambda: self._write_report(result)))
+        failed = []
         for path, write in targets:
             if not path:
                 continue
             try:
                 write()
             except Exception as exc:  # one file failing must not cost the others
-                reason = getattr(exc, "strerror", None) or exc
-                print(f"triton-locust: cannot write {path}: {reason}", file=sys.stderr)
+                print(f"triton-locust: cannot write {path}: {_reason(exc)}", file=sys.stderr)
+                failed.append(path)
+        return failed
 
     def _write_report(self, result: SweepResult) -> None:
         if result.reported_levels:
@@ -201,3 +230,7 @@ class LocustSweep:
     def _print(self, text: str) -> None:
         if text:
             print(text, file=self.out, flush=True)
+
+
+def _reason(exc: Exception) -> str:
+    return str(getattr(exc, "strerror", None) or exc)

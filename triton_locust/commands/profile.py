@@ -14,8 +14,6 @@ import gevent  # noqa: E402
 import locust  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
-from analysis.results import SweepResult  # noqa: E402
-from analysis.stabiliser import Verdict  # noqa: E402
 from triton_locust.errors import UserError  # noqa: E402
 from triton_locust.flags import (  # noqa: E402
     Outputs,
@@ -29,8 +27,6 @@ from triton_user.cluster import Cluster, ClusterError  # noqa: E402
 from triton_user.shape import ConcurrencySweepShape  # noqa: E402
 from triton_user.sweep import LocustSweep, PreflightError  # noqa: E402
 from triton_user.user import TritonUser  # noqa: E402
-
-EXIT_OK, EXIT_UNSTABLE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 3, 130
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -129,8 +125,7 @@ def run_sweep(args: argparse.Namespace) -> int:
         sweep.finished.wait()
     finally:
         cluster.stop() if cluster else runner.quit()
-    assert sweep.result is not None
-    return exit_code(sweep.result)
+    return sweep.exit_code
 
 
 def make_cluster(args: argparse.Namespace, environment: Environment) -> Cluster | None:
@@ -150,14 +145,3 @@ def make_cluster(args: argparse.Namespace, environment: Environment) -> Cluster 
         )
     port = free_ports(1)[0]
     return Cluster(environment, args.processes, args.processes, "127.0.0.1", port)
-
-
-def exit_code(result: SweepResult) -> int:
-    """Like perf_analyzer, non-zero when a level could not be measured stably."""
-    if result.stop_reason == "interrupted":
-        return EXIT_INTERRUPTED
-    if result.stop_reason.startswith("error"):
-        return EXIT_ERROR
-    if any(level.verdict is Verdict.UNSTABLE for level in result.levels):
-        return EXIT_UNSTABLE
-    return EXIT_OK
