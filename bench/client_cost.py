@@ -6,7 +6,8 @@ process tree, from /proc) and the server's success count twice, 5 s apart:
 
     CPU per request = CPU used between the samples / requests the server completed
 
-and print both tools' figures with their ratio, plus each tool's throughput and p50.
+and print both tools' figures with their ratio, plus each tool's throughput and p50, and
+the CPU per request of a plain tritonclient loop under gevent (the "before").
 
     python bench/client_cost.py [--protocols http,grpc] [--concurrency 1,4]
 """
@@ -21,12 +22,14 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from compare_perf_analyzer import DEFAULT_PA, read_pa_csv  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MODEL = "identity_fp32"
+BASELINE = Path(__file__).with_name("tritonclient_loop.py")
 
 
 def tree_cpu_s(pid: int) -> float:
@@ -50,13 +53,14 @@ def success_count(http_url: str) -> int:
     return int(stats["count"])
 
 
-def measure(cmd: list[str], http_url: str, csv_path: Path) -> dict[str, float]:
+def measure(cmd: list[str], served: Callable[[], int], csv_path: Path) -> dict[str, float]:
+    """Run one tool's single-level sweep; `served` counts the requests the server answered."""
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(6)  # start-up, model discovery, first windows
-        cpu0, n0, t0 = tree_cpu_s(proc.pid), success_count(http_url), time.monotonic()
+        cpu0, n0, t0 = tree_cpu_s(proc.pid), served(), time.monotonic()
         time.sleep(5)
-        cpu1, n1, t1 = tree_cpu_s(proc.pid), success_count(http_url), time.monotonic()
+        cpu1, n1, t1 = tree_cpu_s(proc.pid), served(), time.monotonic()
         proc.wait(timeout=300)
     finally:
         if proc.poll() is None:
@@ -64,8 +68,10 @@ def measure(cmd: list[str], http_url: str, csv_path: Path) -> dict[str, float]:
     row = read_pa_csv(csv_path).popitem()[1] if csv_path.exists() else {}
     return {
         "cpu_us_per_request": (cpu1 - cpu0) / max(n1 - n0, 1) * 1e6,
+        "cpu_share": (cpu1 - cpu0) / (t1 - t0),
         "server_rps": (n1 - n0) / (t1 - t0),
         "p50_us": row.get("p50 latency", float("nan")),
+        "reported_rps": row.get("Inferences/Second", float("nan")),
     }
 
 
@@ -102,30 +108,26 @@ def main() -> int:
                     Path(tmp, f"pa{protocol}{c}.csv"),
                     Path(tmp, f"tl{protocol}{c}.csv"),
                 )
-                a = measure([pa, *flags, "-f", str(pa_csv)], server.http_url, pa_csv)
-                b = measure(
-                    [
-                        sys.executable,
-                        "-m",
-                        "triton_locust.cli",
-                        "profile",
-                        *flags,
-                        "-f",
-                        str(tl_csv),
-                    ],
-                    server.http_url,
-                    tl_csv,
-                )
+                count = lambda: success_count(server.http_url)  # noqa: E731
+                a = measure([pa, *flags, "-f", str(pa_csv)], count, pa_csv)
+                tl = [sys.executable, "-m", "triton_locust.cli", "profile", *flags]
+                b = measure([*tl, "-f", str(tl_csv)], count, tl_csv)
+                # The baseline: tritonclient's own clients in a gevent loop (no CSV, no p50).
+                loop = [sys.executable, str(BASELINE), protocol, url, MODEL, c, "14"]
+                base = measure(loop, count, Path(tmp, "none.csv"))
                 lines.append(
                     f"{protocol:>5} {c:>4} {a['cpu_us_per_request']:>8.0f} "
                     f"{b['cpu_us_per_request']:>8.0f} "
                     f"{b['cpu_us_per_request'] / a['cpu_us_per_request']:>6.2f} "
+                    f"{base['cpu_us_per_request']:>8.0f} "
                     f"{a['server_rps']:>8.0f} {b['server_rps']:>8.0f} "
                     f"{a['p50_us']:>7.0f} {b['p50_us']:>7.0f} {b['p50_us'] - a['p50_us']:>+6.0f}"
                 )
-    print(f"model {MODEL}; CPU per request = client process-tree CPU / server successes")
+    print(f"model {MODEL}; CPU per request (us) = client process-tree CPU / server successes;")
+    print("TC: a plain loop of tritonclient calls under gevent (bench/tritonclient_loop.py)")
     print(
-        f"{'proto':>5} {'conc':>4} {'PA cpu':>8} {'TL cpu':>8} {'ratio':>6} {'PA rps':>8} "
+        f"{'proto':>5} {'conc':>4} {'PA cpu':>8} {'TL cpu':>8} {'ratio':>6} {'TC cpu':>8} "
+        f"{'PA rps':>8} "
         f"{'TL rps':>8} {'PA p50':>7} {'TL p50':>7} {'p50 +':>6}"
     )
     print("\n".join(lines))
