@@ -13,6 +13,8 @@ from analysis.window import Window
 
 # Above this share of one CPU the load generator, not the server, may set the pace.
 CLIENT_BUSY_WARNING = 0.9
+# Above this mean lateness of its event loop, our own waiting adds to the latencies.
+CLIENT_LAG_WARNING_MS = 1.0
 
 # perf_analyzer's standard deviation of a single sample: UINT64_MAX, printed as such.
 UINT64_MAX = 2**64 - 1
@@ -168,7 +170,7 @@ def _our_lines(level: LevelResult, settings: SweepSettings) -> list[str]:
         lines.append(f"  Failed requests: {merged.error_count}")
     if level.remeasured:
         lines.append(
-            f"  [WARNING] A Locust worker was lost: the level was measured again "
+            f"  [WARNING] A Locust worker was lost or joined: the level was measured again "
             f"({level.remeasured}x)"
         )
     if merged is not None and merged.missing_workers:
@@ -176,13 +178,34 @@ def _our_lines(level: LevelResult, settings: SweepSettings) -> list[str]:
             f"  [WARNING] {merged.missing_workers} worker answer(s) missing from the reported "
             "windows: their requests are not counted"
         )
-    busy = merged.client_busy if merged is not None else None
-    if busy is not None and busy > CLIENT_BUSY_WARNING:
+    if merged is not None and merged.joined_workers:
         lines.append(
-            f"[WARNING] triton-locust is not able to keep up with the desired load (client busy "
-            f"{busy:.0%}). The results may not be accurate."
+            f"  [WARNING] {merged.joined_workers} worker(s) joined during the reported windows: "
+            "Locust moved users onto them mid-window"
+        )
+    if merged is not None and client_overloaded(merged):
+        lines.append(
+            f"[WARNING] triton-locust is not able to keep up with the desired load "
+            f"({_load_figures(merged)}). The results may not be accurate."
         )
     return lines
+
+
+def client_overloaded(window: Window) -> bool:
+    """Was the load generator, not the server, what set the pace?"""
+    busy, lag = window.client_busy, window.client_lag_ms
+    return (busy is not None and busy > CLIENT_BUSY_WARNING) or (
+        lag is not None and lag > CLIENT_LAG_WARNING_MS
+    )
+
+
+def _load_figures(window: Window) -> str:
+    figures = []
+    if window.client_busy is not None:
+        figures.append(f"client busy {window.client_busy:.0%}")
+    if window.client_lag_ms is not None:
+        figures.append(f"loop lag {window.client_lag_ms:.1f} ms")
+    return ", ".join(figures)
 
 
 def _verdict_lines(level: LevelResult, settings: SweepSettings) -> list[str]:

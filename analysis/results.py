@@ -84,7 +84,7 @@ class LevelResult:
     windows: list[Window]
     merged: Window | None
     spread: Spread
-    remeasured: int = 0  # times the level started over because a Locust worker was lost
+    remeasured: int = 0  # times the level started over: a Locust worker lost or joined
 
     @property
     def stable(self) -> bool:

@@ -4,7 +4,7 @@ reported figures."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,10 +36,14 @@ class Window:
     avg_send_ns: int
     avg_recv_ns: int
     server: ServerStats | None = None
-    # How busy the load generator was; filled by whoever measured it (None: not measured).
+    # How busy the load generator was; filled by whoever measured it (None: not measured):
+    # its CPU as a share of one core, and how late (ms, mean) its event loop ran a timer.
     client_busy: float | None = None
-    # Locust workers that did not answer this window's cut (its counts are short of them).
+    client_lag_ms: float | None = None
+    # Locust workers that did not answer this window's cut (its counts are short of them),
+    # and that joined during it (Locust moved users onto them mid-window).
     missing_workers: int = 0
+    joined_workers: int = 0
 
     @property
     def throughput(self) -> float:
@@ -75,7 +79,9 @@ class Window:
             "avg_send_us": self.avg_send_ns / 1000,
             "avg_recv_us": self.avg_recv_ns / 1000,
             "client_busy": self.client_busy,
+            "client_lag_ms": self.client_lag_ms,
             "missing_workers": self.missing_workers,
+            "joined_workers": self.joined_workers,
             "server": self.server.to_dict() if self.server is not None else None,
         }
 
@@ -101,7 +107,9 @@ class Window:
             avg_recv_ns=round(data.get("avg_recv_us", 0) * 1000),
             server=ServerStats.from_dict(data["server"]) if data.get("server") else None,
             client_busy=data.get("client_busy"),
+            client_lag_ms=data.get("client_lag_ms"),
             missing_workers=int(data.get("missing_workers", 0)),
+            joined_workers=int(data.get("joined_workers", 0)),
         )
 
 
@@ -123,7 +131,9 @@ class WindowSample:
     send_total_ns: int = 0
     recv_total_ns: int = 0
     client_busy: float | None = None
+    client_lag_ms: float | None = None
     missing_workers: int = 0
+    joined_workers: int = 0
 
     @classmethod
     def from_records(cls, records: Records, histogram: bool = False) -> WindowSample:
@@ -138,14 +148,16 @@ class WindowSample:
 
     @classmethod
     def merge(cls, samples: Sequence[WindowSample]) -> WindowSample:
-        busy = [s.client_busy for s in samples if s.client_busy is not None]
         return cls(
             merge_all([s.latencies for s in samples]),
             sum(s.error_count for s in samples),
             sum(s.send_total_ns for s in samples),
             sum(s.recv_total_ns for s in samples),
-            max(busy) if busy else None,  # the busiest load generator is the one that limits
+            # The busiest load generator is the one that limits.
+            _worst(s.client_busy for s in samples),
+            _worst(s.client_lag_ms for s in samples),
             sum(s.missing_workers for s in samples),
+            sum(s.joined_workers for s in samples),
         )
 
 
@@ -182,7 +194,9 @@ def from_sample(
         percentile=percentile,
         server=server,
         client_busy=sample.client_busy,
+        client_lag_ms=sample.client_lag_ms,
         missing_workers=sample.missing_workers,
+        joined_workers=sample.joined_workers,
     )
 
 
@@ -198,7 +212,9 @@ def _window(
     percentile: int | None,
     server: ServerStats | None,
     client_busy: float | None = None,
+    client_lag_ms: float | None = None,
     missing_workers: int = 0,
+    joined_workers: int = 0,
 ) -> Window:
     n = latencies.count
     return Window(
@@ -216,7 +232,9 @@ def _window(
         avg_recv_ns=recv_total_ns // n if n else 0,
         server=server,
         client_busy=client_busy,
+        client_lag_ms=client_lag_ms,
         missing_workers=missing_workers,
+        joined_workers=joined_workers,
     )
 
 
@@ -226,7 +244,6 @@ def merge(windows: Sequence[Window], percentile: int | None = None) -> Window:
     if not windows:
         raise ValueError("nothing to merge")
     servers = [w.server for w in windows if w.server is not None]
-    busy = [w.client_busy for w in windows if w.client_busy is not None]
     return _window(
         start_ns=windows[0].start_ns,
         end_ns=windows[-1].end_ns,
@@ -238,9 +255,16 @@ def merge(windows: Sequence[Window], percentile: int | None = None) -> Window:
         recv_total_ns=sum(w.avg_recv_ns * w.request_count for w in windows),
         percentile=percentile,
         server=_sum(servers) if len(servers) == len(windows) else None,
-        client_busy=max(busy) if busy else None,
+        client_busy=_worst(w.client_busy for w in windows),
+        client_lag_ms=_worst(w.client_lag_ms for w in windows),
         missing_workers=sum(w.missing_workers for w in windows),
+        joined_workers=sum(w.joined_workers for w in windows),
     )
+
+
+def _worst(figures: Iterable[float | None]) -> float | None:
+    """The highest of the figures measured (None: none was)."""
+    return max((f for f in figures if f is not None), default=None)
 
 
 def _sum(stats: Sequence[ServerStats]) -> ServerStats:

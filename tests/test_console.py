@@ -5,6 +5,7 @@ from dataclasses import replace
 
 from analysis.console import (
     CLIENT_BUSY_WARNING,
+    CLIENT_LAG_WARNING_MS,
     level_block,
     level_header,
     settings_block,
@@ -56,13 +57,17 @@ WALKTHROUGH_BLOCK = "\n".join(
 )
 
 
-def level(verdict=Verdict.STABLE, percentile=95, server=SERVER, count=10, failed=0, busy=None):
+def level(
+    verdict=Verdict.STABLE, percentile=95, server=SERVER, count=10, failed=0, busy=None, lag=None
+):
     """`count` requests of 14000, 14001, ... usec in one second, each 100 usec send and
     100 usec recv; for 10: avg 14004 (std 3), p50 14005, p90 14008, p95 = p99 14009 usec."""
     rows = [(i * 1000, i * 2000 + 14_000_000, 100_000, 100_000, True) for i in range(count)]
     rows += [(0, 1000, 0, 0, False)] * failed
     w = replace(
-        summarize(Records.from_rows(rows), 0, 10**9, 1, percentile, server), client_busy=busy
+        summarize(Records.from_rows(rows), 0, 10**9, 1, percentile, server),
+        client_busy=busy,
+        client_lag_ms=lag,
     )
     return LevelResult(1, verdict, [w], merge([w], percentile), Spread(1.0, 1.4))
 
@@ -240,6 +245,31 @@ def test_a_busy_load_generator_gets_perf_analyzers_warning_in_our_words():
     )
     assert "WARNING" not in level_block(level(busy=CLIENT_BUSY_WARNING), s)
     assert "WARNING" not in level_block(level(busy=None), s)
+
+
+def test_a_late_event_loop_gets_the_warning_too_with_both_figures():
+    s = SweepSettings(model="m", percentile=95)
+    assert lines(level_block(level(busy=0.5, lag=2.5), s))[-1] == (
+        "[WARNING] triton-locust is not able to keep up with the desired load (client busy "
+        "50%, loop lag 2.5 ms). The results may not be accurate."
+    )
+    assert "WARNING" not in level_block(level(busy=0.5, lag=CLIENT_LAG_WARNING_MS), s)
+
+
+def test_a_level_measured_again_or_kept_with_changed_workers_says_so():
+    s = SweepSettings(model="m", percentile=95)
+    again = replace(level(), remeasured=1)
+    assert lines(level_block(again, s))[-1] == (
+        "  [WARNING] A Locust worker was lost or joined: the level was measured again (1x)"
+    )
+    kept = level()
+    kept = replace(kept, merged=replace(kept.merged, missing_workers=1, joined_workers=2))
+    assert lines(level_block(kept, s))[-2:] == [
+        "  [WARNING] 1 worker answer(s) missing from the reported windows: their requests are "
+        "not counted",
+        "  [WARNING] 2 worker(s) joined during the reported windows: Locust moved users onto "
+        "them mid-window",
+    ]
 
 
 def test_over_threshold_prints_perf_analyzers_message():

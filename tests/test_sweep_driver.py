@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import gevent
 import pytest
@@ -14,7 +15,7 @@ from analysis.server_stats import ServerStats
 from analysis.stabiliser import Verdict
 from analysis.window import WindowSample
 from triton_user.recorder import Recorder
-from triton_user.sweep_driver import SweepDriver, SweepListener
+from triton_user.sweep_driver import MAX_REMEASURE, SweepDriver, SweepListener
 
 WINDOW_MS = 20
 
@@ -96,6 +97,9 @@ def test_each_window_says_how_busy_the_load_generator_was():
     busy = [w.client_busy for w in level.windows]
     assert all(0 <= b < 2 for b in busy)  # a share of one core (a little over, with threads)
     assert level.merged.client_busy == max(busy)
+    lags = [w.client_lag_ms for w in level.windows if w.client_lag_ms is not None]
+    assert lags and all(lag >= 0 for lag in lags)  # the loop's timer woke in the windows
+    assert level.merged.client_lag_ms == max(lags)
 
 
 def test_windows_last_about_1_2_times_the_interval():
@@ -211,3 +215,36 @@ def test_the_listener_hears_each_level_start_window_and_end():
         "window 2.3 stable",
         "end 2",
     ]
+
+
+class ChangingWorkers(SyntheticSource):
+    """A master's source whose workers change at the given cuts (1-based): `change` is
+    what that cut's sample says ({"missing_workers": 1} or {"joined_workers": 1})."""
+
+    def __init__(self, load: InstantLoad, at_cuts: set[int], change: dict[str, int]):
+        super().__init__(load, 20, lambda c, n: 100.0)
+        self.at_cuts, self.change = at_cuts, change
+
+    def cut(self, start_ns: int, end_ns: int) -> WindowSample:
+        sample = super().cut(start_ns, end_ns)
+        return replace(sample, **self.change) if self.cuts in self.at_cuts else sample
+
+
+@pytest.mark.parametrize("change", [{"missing_workers": 1}, {"joined_workers": 1}])
+def test_a_worker_lost_or_joined_mid_level_starts_the_level_over(change):
+    load = InstantLoad()
+    d = SweepDriver(settings(concurrency_end=1), ChangingWorkers(load, {2}, change), load)
+    [level] = d.run().levels
+    assert level.remeasured == 1
+    assert load.history == [1, 1]  # the users were set again for the new start
+    assert level.verdict is Verdict.STABLE
+    assert len(level.windows) == 3  # none from before the change
+    assert (level.merged.missing_workers, level.merged.joined_workers) == (0, 0)
+
+
+def test_workers_that_keep_changing_are_flagged_once_the_retries_are_spent():
+    load = InstantLoad()
+    source = ChangingWorkers(load, set(range(1, 100)), {"joined_workers": 1})
+    [level] = SweepDriver(settings(concurrency_end=1), source, load).run().levels
+    assert level.remeasured == MAX_REMEASURE
+    assert level.merged.joined_workers == 3  # each reported window says so

@@ -1,12 +1,16 @@
 """A window holds the requests whose response arrived in it; a level's figures are the
 merge of its last windows."""
 
+from dataclasses import replace
+
+import numpy as np
 import pytest
 
 from analysis.console import fmt
+from analysis.distribution import ExactLatencies
 from analysis.records import Records
 from analysis.server_stats import ServerStats
-from analysis.window import Window, merge, summarize
+from analysis.window import Window, WindowSample, merge, summarize
 from tests.synthetic import window
 
 
@@ -118,3 +122,22 @@ def test_summary_survives_json_but_not_the_raw_latencies():
     assert back.server == w.server
     assert back.throughput == w.throughput
     assert back.latencies.count == 0
+
+
+def test_how_busy_the_load_generator_was_survives_json_and_a_merge_keeps_the_worst():
+    rows = [(i, i + 200_000, 7, 3, True) for i in range(10)]
+    a = replace(summarize(Records.from_rows(rows), 0, 10**9, 1), client_busy=0.4, client_lag_ms=0.2)
+    b = replace(a, client_busy=0.9, client_lag_ms=1.5)
+    back = Window.from_dict(b.to_dict())
+    assert (back.client_busy, back.client_lag_ms) == (0.9, 1.5)
+    merged = merge([a, b, replace(a, client_busy=None, client_lag_ms=None)])
+    assert (merged.client_busy, merged.client_lag_ms) == (0.9, 1.5)
+    assert merge([replace(a, client_busy=None, client_lag_ms=None)]).client_lag_ms is None
+
+
+def test_workers_samples_merge_to_the_busiest_worker():
+    one = WindowSample(ExactLatencies.of(np.array([1000])), client_busy=0.3, client_lag_ms=2.0)
+    two = WindowSample(ExactLatencies.of(np.array([2000])), client_busy=0.8, client_lag_ms=0.1)
+    both = WindowSample.merge([one, two])
+    assert (both.client_busy, both.client_lag_ms) == (0.8, 2.0)
+    assert both.latencies.count == 2

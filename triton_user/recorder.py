@@ -10,7 +10,7 @@ from gevent import monkey
 
 from analysis.records import Records
 from analysis.window import WindowSample
-from triton_user.busy_meter import BusyMark, busy_share, mark
+from triton_user.busy_meter import BusyMark, LoopLag, busy_share, mark
 
 # A real lock: gevent's patched one cannot be taken from an OS thread.
 _allocate_lock = monkey.get_original("_thread", "allocate_lock")
@@ -26,6 +26,7 @@ class Recorder:
         self._lock = _allocate_lock()
         self._carry = Records.empty()
         self._since: BusyMark = mark()
+        self._lag = LoopLag()
         self._histogram = histogram  # a Locust worker ships histograms, not samples
 
     def record(self, start_ns: int, end_ns: int, send_ns: int, recv_ns: int, ok: bool) -> None:
@@ -41,18 +42,23 @@ class Recorder:
         self._take()
         self._carry = Records.empty()
         self._since = mark()
+        self._lag.start()  # from the first level on
+        self._lag.take_ms()
 
     def end_window(self) -> None:
         """Nothing to do: this process's records carry their own end times."""
 
     def cut(self, start_ns: int, end_ns: int) -> WindowSample:
         """The requests whose responses arrived in [start_ns, end_ns], and how busy this
-        process was meanwhile; later responses wait for the next window."""
+        process was meanwhile (CPU share, loop lag); later responses wait for the next
+        window."""
         records = Records.concat([self._carry, self._take()])
         self._carry = records.ended_after(end_ns)
         now = mark()
         sample = WindowSample.from_records(records.ended_within(start_ns, end_ns), self._histogram)
-        sample = replace(sample, client_busy=busy_share(self._since, now))
+        sample = replace(
+            sample, client_busy=busy_share(self._since, now), client_lag_ms=self._lag.take_ms()
+        )
         self._since = now
         return sample
 

@@ -25,7 +25,8 @@ WINDOW_STRETCH = 1.2
 # count_windows: perf_analyzer checks the request count once a second.
 COUNT_POLL_S = 1.0
 USERS_POLL_S = 0.05
-# A level whose window lost a worker is measured again from scratch, this many times.
+# A level whose window lost or gained a worker is measured again from scratch, this many
+# times; after that its windows are kept, flagged.
 MAX_REMEASURE = 2
 
 
@@ -133,8 +134,9 @@ class SweepDriver:
                 rule.percentile,
                 server=None if stats is None or new_stats is None else new_stats - stats,
             )
-            if window.missing_workers and remeasured < MAX_REMEASURE:
-                # Never under-count silently: start the level over with the workers left.
+            if (window.missing_workers or window.joined_workers) and remeasured < MAX_REMEASURE:
+                # Never under-count silently, nor keep a window in which Locust moved users
+                # onto a new worker: start the level over with the workers there are now.
                 remeasured += 1
                 windows.clear()
                 self._start_users(concurrency)

@@ -41,6 +41,7 @@ def sample_to_wire(sample: WindowSample) -> dict[str, Any]:
         "send_total_ns": sample.send_total_ns,
         "recv_total_ns": sample.recv_total_ns,
         "client_busy": sample.client_busy,
+        "client_lag_ms": sample.client_lag_ms,
         "requests": latencies.count + sample.error_count,
     }
 
@@ -52,6 +53,7 @@ def sample_from_wire(data: dict[str, Any]) -> WindowSample:
         int(data["send_total_ns"]),
         int(data["recv_total_ns"]),
         data.get("client_busy"),
+        data.get("client_lag_ms"),
     )
 
 
@@ -87,6 +89,7 @@ class MasterSamples:
         self.reply_timeout_s = reply_timeout_s
         self._next_id = 0
         self._expected: set[str] = set()
+        self._before: set[str] = set()  # the workers asked at the previous cut
         self._replies: dict[str, dict[str, Any]] = {}
         self._all_in = gevent.event.Event()
         self._pending_base = 0
@@ -99,6 +102,7 @@ class MasterSamples:
         self._send_cut(discard=True)
         self._collect()
         self._pending_base = self._total_requests()
+        self._before = self._expected  # a level's windows count joins from here
 
     def end_window(self) -> None:
         self._send_cut(discard=False)
@@ -110,7 +114,10 @@ class MasterSamples:
         merged = WindowSample.merge(samples) if samples else WindowSample(LatencyHistogram.empty())
         if missing:
             log.warning("workers %s did not answer the window's cut", ", ".join(sorted(missing)))
-        return replace(merged, missing_workers=len(missing))
+        # Locust hands a worker that connects mid-level users at once, moving them mid-window.
+        joined = self._expected - self._before
+        self._before = self._expected
+        return replace(merged, missing_workers=len(missing), joined_workers=len(joined))
 
     def pending(self) -> int:
         """Requests since the last cut, from Locust's own statistics (the workers report

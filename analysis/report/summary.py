@@ -38,6 +38,7 @@ class LevelRow:
     stable: bool = True
     windows: list[WindowPoint] = field(default_factory=list)
     client_busy: float | None = None  # share of a core the load generator used
+    client_lag_ms: float | None = None  # how late its event loop ran a timer (mean)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ def from_result(result: SweepResult, source: str = "") -> RunSummary:
                 ),
                 stable=level.stable,
                 client_busy=w.client_busy,
+                client_lag_ms=w.client_lag_ms,
                 windows=[
                     WindowPoint(
                         (win.end_ns - first_start) / NS_PER_S,
