@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_profile_e2e import PA_HEADER, REPO, load_levels, profile
+from tests.test_profile_e2e import PA_HEADER, REPO, expected_exit, load_levels, profile
 from triton_locust.server import free_ports
 
 
@@ -48,6 +48,7 @@ def test_master_and_two_worker_processes(triton_server, tmp_path):
     )
     assert run.returncode in (0, 1), run.stderr[-3000:]
     levels = load_levels(out_json)
+    assert run.returncode == expected_exit(levels)
     assert [lvl["concurrency"] for lvl in levels] == [2, 4]
     assert_counts_close_to_server(levels)
     assert out_csv.read_text().splitlines()[0] == PA_HEADER
@@ -105,12 +106,12 @@ def test_the_plain_locust_way_master_writes_the_results(triton_server, tmp_path)
             timeout=300,
             cwd=REPO,
         )
-        assert master.returncode == 0, master.stderr[-3000:]
         worker.wait(timeout=30)  # the master's quit ends the worker
     finally:
         if worker.poll() is None:
             worker.kill()
     levels = load_levels(out_json)
+    assert master.returncode == expected_exit(levels), master.stderr[-3000:]
     assert [lvl["concurrency"] for lvl in levels] == [1, 2]
     assert_counts_close_to_server(levels)
 
@@ -169,5 +170,63 @@ def test_a_worker_lost_mid_level_is_measured_again_and_nothing_hangs(triton_serv
             profile.kill()
     assert profile.returncode in (0, 1), err[-3000:]
     [level] = json.loads(out_json.read_text())["levels"]
+    assert profile.returncode == expected_exit([level])
     assert level["remeasured"] >= 1 or level["merged"]["missing_workers"] > 0
     assert "worker was lost" in seen + rest or "missing" in seen + rest
+
+
+def test_a_worker_that_joins_mid_level_gets_the_level_measured_again_with_it(
+    triton_server, tmp_path
+):
+    out_json = tmp_path / "joined.json"
+    port = free_ports(1)[0]
+    master = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "triton_locust.cli",
+            "profile",
+            "-m",
+            "identity_fp32",
+            "-u",
+            triton_server.http_url,
+            "--concurrency-range",
+            "4",
+            "-p",
+            "1000",
+            "-r",
+            "8",
+            "-v",
+            "--master",
+            "--expect-workers",
+            "1",
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            str(port),
+            "--json",
+            str(out_json),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    worker = [sys.executable, "-m", "triton_locust.cli", "worker", "--master-port", str(port)]
+    first = subprocess.Popen(worker, cwd=REPO)
+    late = None
+    try:
+        seen = wait_for_window(master, 1)  # the level is being measured on one worker
+        late = subprocess.Popen(worker, cwd=REPO)
+        rest, err = master.communicate(timeout=240)
+    finally:
+        for p in (master, first, late):
+            if p is not None and p.poll() is None:
+                p.kill()
+    assert master.returncode in (0, 1), err[-3000:]
+    [level] = load_levels(out_json)
+    assert master.returncode == expected_exit([level])
+    assert level["remeasured"] >= 1, seen + rest
+    assert "worker was lost or joined" in rest
+    assert (level["merged"]["missing_workers"], level["merged"]["joined_workers"]) == (0, 0)
+    assert_counts_close_to_server([level])

@@ -41,6 +41,11 @@ def load_levels(path: Path) -> list[dict]:
     return json.loads(path.read_text())["levels"]
 
 
+def expected_exit(levels: list[dict]) -> int:
+    """perf_analyzer's rule, ours on both entry points: 1 when a level is unstable."""
+    return 1 if any(level["status"] == "unstable" for level in levels) else 0
+
+
 def assert_counts_match_server(levels: list[dict], batch: int = 1) -> None:
     """Per level, the requests the client saw complete in the merged windows equal the
     server's success-count delta over the same windows, give or take the requests in flight
@@ -77,6 +82,7 @@ def test_identity_sweep_counts_what_the_server_served(triton_server, tmp_path, p
     assert run.returncode in (0, 1), run.stderr  # 1: a level flagged unstable on a noisy box
     assert "Traceback" not in run.stderr
     levels = load_levels(out_json)
+    assert run.returncode == expected_exit(levels)
     assert [lvl["concurrency"] for lvl in levels] == [1, 2, 3]
     assert_counts_match_server(levels)
     # perf_analyzer's console layout.
@@ -117,6 +123,7 @@ def test_batched_model_counts_inferences_per_request(triton_server, tmp_path, pr
     )
     assert run.returncode in (0, 1), run.stderr
     [level] = load_levels(out_json)
+    assert run.returncode == expected_exit([level])
     assert level["concurrency"] == 2
     assert_counts_match_server([level], batch=4)
     merged = level["merged"]
@@ -148,6 +155,7 @@ def test_string_model_over_both_protocols(triton_server, tmp_path, protocol):
     )
     assert run.returncode in (0, 1), run.stderr
     [level] = load_levels(out_json)
+    assert run.returncode == expected_exit([level])
     assert level["merged"]["error_count"] == 0
     assert_counts_match_server([level], batch=2)
     assert "Inferences/Second vs. Client p95 Batch Latency" in run.stdout
@@ -209,9 +217,9 @@ def test_locust_command_line_runs_the_same_sweep(triton_server, tmp_path):
         timeout=240,
         cwd=REPO,
     )
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert out_csv.read_text().splitlines()[0] == PA_HEADER
     levels = load_levels(out_json)
+    assert run.returncode == expected_exit(levels), run.stderr[-2000:]
+    assert out_csv.read_text().splitlines()[0] == PA_HEADER
     assert [lvl["concurrency"] for lvl in levels] == [1, 2]
     assert_counts_match_server(levels)
     assert json.loads(out_json.read_text())["stabilized_on"] == "p95"
@@ -269,6 +277,7 @@ def test_cooperative_gevent_users_count_the_same(triton_server, tmp_path, protoc
     )
     assert run.returncode in (0, 1), run.stderr
     levels = load_levels(out_json)
+    assert run.returncode == expected_exit(levels)
     assert [lvl["concurrency"] for lvl in levels] == [1, 3]
     assert_counts_match_server(levels)
     assert json.loads(out_json.read_text())["settings"]["client_io"] == "gevent"
