@@ -32,8 +32,7 @@ class ConcurrencySweepShape(LoadTestShape):
         assert sweep is not None
         if sweep.done:
             return None
-        # All users of a level start at once: a level is measured only when all run.
-        return sweep.target_users, float(max(sweep.target_users, 1))
+        return sweep.shape_tick
 
     def _start_from_options(self) -> bool:
         """The `locust -f` way (command line or web UI form)."""

@@ -13,7 +13,7 @@ from typing import TextIO
 import gevent
 import gevent.event
 from locust.env import Environment
-from locust.runners import MasterRunner
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner
 
 from analysis import console
 from analysis.atomic_write import check_writable
@@ -139,6 +139,19 @@ class LocustSweep:
     # LoadControl, for the driver: the shape hands target_users to Locust.
     def set_users(self, count: int) -> None:
         self.target_users = count
+        runner = self.environment.runner
+        # Locust's shape worker reads the shape once a second: up to a second lost per
+        # level. Once it has started the test, start each new level here at once; with
+        # its last tick set first, the worker finds the level already started.
+        if runner is not None and runner.shape_last_tick is not None:
+            if runner.state in (STATE_SPAWNING, STATE_RUNNING):
+                runner.shape_last_tick = self.shape_tick
+                runner.start(*self.shape_tick)
+
+    @property
+    def shape_tick(self) -> tuple[int, float]:
+        """The user count and spawn rate for Locust: all users of a level start at once."""
+        return self.target_users, float(max(self.target_users, 1))
 
     def running_users(self) -> int:
         runner = self.environment.runner
