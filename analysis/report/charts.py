@@ -1,27 +1,48 @@
-"""The report's charts as matplotlib figures, drawn from a RunSummary (or two)."""
+"""The report's charts as matplotlib figures, drawn from a RunSummary (or two).
+
+matplotlib is imported by the first chart drawn, not with this module: every Locust
+worker and CLI command loads the report code, and few of them draw (0.3 s each)."""
 
 from __future__ import annotations
 
-import matplotlib
+import functools
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-matplotlib.use("Agg")  # files only, never a screen
+from analysis.report.recommend import Recommendation
+from analysis.report.summary import BREAKDOWN_PARTS, RunSummary
 
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-from analysis.report.recommend import Recommendation  # noqa: E402
-from analysis.report.summary import BREAKDOWN_PARTS, RunSummary  # noqa: E402
 
-plt.rcParams.update(
-    {
-        "svg.fonttype": "none",  # text stays text: labels are searchable in the page
-        "svg.hashsalt": "triton-locust",  # stable ids: the same run gives the same file
-        "figure.dpi": 100,
-        "axes.grid": True,
-        "grid.alpha": 0.3,
-    }
-)
+@functools.cache
+def _pyplot() -> ModuleType:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a screen
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update(
+        {
+            "svg.fonttype": "none",  # text stays text: labels are searchable in the page
+            "svg.hashsalt": "triton-locust",  # stable ids: the same run gives the same file
+            "figure.dpi": 100,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+        }
+    )
+    return plt
+
+
+def _subplots(*args: Any, **kwargs: Any) -> Any:
+    return _pyplot().subplots(*args, **kwargs)
+
+
+def close(fig: Figure) -> None:
+    """Free a drawn figure (pyplot keeps every figure until closed)."""
+    _pyplot().close(fig)
+
 
 UNSTABLE_COLOR = "#d62728"
 
@@ -30,7 +51,7 @@ def throughput_latency(
     summary: RunSummary, rec: Recommendation | None = None, other: RunSummary | None = None
 ) -> Figure:
     """The walkthrough's chart: throughput against latency, each point its concurrency."""
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = _subplots(figsize=(8, 5))
     runs = [(summary, "#1f77b4", "A" if other else None)]
     if other is not None:
         runs.append((other, "#ff7f0e", "B"))
@@ -74,7 +95,7 @@ def throughput_latency(
 
 def by_concurrency(summary: RunSummary) -> Figure:
     """Throughput and latency percentiles against concurrency."""
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    fig, (top, bottom) = _subplots(2, 1, figsize=(8, 6), sharex=True)
     cs = [r.concurrency for r in summary.levels]
     top.plot(cs, [r.throughput for r in summary.levels], "o-")
     top.set_ylabel("infer/sec")
@@ -89,6 +110,8 @@ def by_concurrency(summary: RunSummary) -> Figure:
         )
     bottom.set_ylabel("latency (ms)")
     bottom.set_xlabel("concurrency")
+    from matplotlib.ticker import MaxNLocator
+
     bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
     bottom.legend()
     fig.tight_layout()
@@ -97,7 +120,7 @@ def by_concurrency(summary: RunSummary) -> Figure:
 
 def breakdown(summary: RunSummary) -> Figure:
     """Where each level's average request time goes, stacked."""
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = _subplots(figsize=(8, 4.5))
     labels = [str(r.concurrency) for r in summary.levels]
     bottoms = [0.0] * len(labels)
     for part in BREAKDOWN_PARTS:
@@ -114,7 +137,7 @@ def breakdown(summary: RunSummary) -> Figure:
 
 def windows(summary: RunSummary) -> Figure:
     """Each window's throughput and latency over the sweep: how every level settled."""
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
+    fig, (top, bottom) = _subplots(2, 1, figsize=(8, 5), sharex=True)
     for r in summary.levels:
         ts = [w.t_s for w in r.windows]
         style = "o-" if r.stable else "x--"

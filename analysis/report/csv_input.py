@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pandas as pd
-
 from analysis.csv_columns import LEADING_COLUMNS, percentile_column
 from analysis.report.summary import BREAKDOWN_PARTS, LevelRow, RunSummary
 
@@ -17,6 +15,8 @@ _PERCENTILE = re.compile(r"^p(\d+) latency$")
 
 def read_csv(path: str | Path) -> RunSummary:
     """Raises ValueError naming the problem when the file is not such a CSV."""
+    import pandas as pd  # here, not at start-up: every CLI command loads this module
+
     try:
         table = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

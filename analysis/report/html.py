@@ -7,10 +7,7 @@ import html
 import io
 import json
 from pathlib import Path
-from typing import Any
-
-import matplotlib.pyplot as plt
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING, Any
 
 from analysis.atomic_write import write_text
 from analysis.report import charts
@@ -20,6 +17,9 @@ from analysis.report.recommend import Recommendation, recommend
 from analysis.report.summary import RunSummary, from_result
 from analysis.report.text import comparison_lines, recommendation_lines
 from analysis.results import SweepResult
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _STYLE = """
 body { font-family: sans-serif; margin: 2em auto; max-width: 60em; color: #222; }
@@ -36,7 +36,7 @@ pre { background: #f7f7f7; padding: 1em; white-space: pre-wrap; }
 def svg(fig: Figure) -> str:
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", metadata={"Date": None})
-    plt.close(fig)
+    charts.close(fig)
     text = buffer.getvalue()
     return text[text.index("<svg") :]  # drop the XML prologue and doctype: inline in HTML
 
@@ -55,11 +55,16 @@ def _table(headers: list[str], rows: list[list[Any]], classes: list[str] | None 
 def _levels_table(summary: RunSummary) -> str:
     percentiles = sorted({p for r in summary.levels for p in r.percentiles_us})
     headers = ["concurrency", "infer/sec", f"{summary.latency_label} latency (us)"]
-    headers += [f"p{p} (us)" for p in percentiles] + ["stable", "client busy"]
+    headers += [f"p{p} (us)" for p in percentiles]
+    headers += ["stable", "client busy", "client loop lag (ms)"]
     rows = [
         [r.concurrency, f"{r.throughput:.6g}", f"{r.latency_us:.0f}"]
         + [f"{r.percentiles_us.get(p, float('nan')):.0f}" for p in percentiles]
-        + ["yes" if r.stable else "NO", "-" if r.client_busy is None else f"{r.client_busy:.0%}"]
+        + [
+            "yes" if r.stable else "NO",
+            "-" if r.client_busy is None else f"{r.client_busy:.0%}",
+            "-" if r.client_lag_ms is None else f"{r.client_lag_ms:.2f}",
+        ]
         for r in summary.levels
     ]
     return _table(headers, rows, ["" if r.stable else "unstable" for r in summary.levels])

@@ -6,8 +6,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import matplotlib.pyplot as plt
-
 from analysis.report import charts
 from analysis.report.recommend import Recommendation
 from analysis.report.summary import RunSummary
@@ -23,5 +21,5 @@ def write_png(summary: RunSummary, rec: Recommendation, path: str | Path) -> Non
         fig.savefig(tmp, format="png", dpi=120)
         os.replace(tmp, target)
     finally:
-        plt.close(fig)
+        charts.close(fig)
         Path(tmp).unlink(missing_ok=True)
