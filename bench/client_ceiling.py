@@ -36,6 +36,8 @@ from client_cost import MODEL, measure  # noqa: E402
 from compare_perf_analyzer import DEFAULT_PA  # noqa: E402
 
 TARGET_RPS = 10_000
+# A level of 3 windows of 4.8 s takes about 20 s; a tool not done well after is stopped.
+FINISH_S = 90
 # What either tool reads before and during a sweep (perf_analyzer: metadata, config,
 # statistics; triton-locust: the same plus the server's metadata).
 GET_PATHS = (
@@ -160,16 +162,18 @@ def main() -> int:
                 flags += ["-p", "4000", "-r", "3", "-s", "100"]
                 pa_csv, tl_csv = Path(tmp, f"pa{c}.csv"), Path(tmp, f"tl{c}.csv")
                 count = lambda: served(port)  # noqa: E731
-                a = measure([pa, *flags, "-f", str(pa_csv)], count, pa_csv)
+                a = measure([pa, *flags, "-f", str(pa_csv)], count, pa_csv, FINISH_S)
                 tl = [sys.executable, "-m", "triton_locust.cli", "profile", *flags]
-                b = measure([*tl, "-f", str(tl_csv)], count, tl_csv)
+                b = measure([*tl, "-f", str(tl_csv)], count, tl_csv, FINISH_S)
+                unfinished = [n for n, r in (("PA", a), ("TL", b)) if not r["finished"]]
+                note = f"  ({' and '.join(unfinished)}: level not finished)" if unfinished else ""
                 lines.append(
                     f"{c:>4} {a['server_rps']:>8.0f} {b['server_rps']:>8.0f} "
                     f"{b['server_rps'] / a['server_rps']:>6.2f} "
                     f"{a['reported_rps']:>8.0f} {b['reported_rps']:>8.0f} "
                     f"{a['cpu_share']:>7.0%} {b['cpu_share']:>7.0%} "
                     f"{a['cpu_us_per_request']:>7.1f} {b['cpu_us_per_request']:>7.1f} "
-                    f"{'yes' if b['server_rps'] >= TARGET_RPS else 'no':>7}"
+                    f"{'yes' if b['server_rps'] >= TARGET_RPS else 'no':>7}{note}"
                 )
         finally:
             proc.terminate()

@@ -53,18 +53,26 @@ def success_count(http_url: str) -> int:
     return int(stats["count"])
 
 
-def measure(cmd: list[str], served: Callable[[], int], csv_path: Path) -> dict[str, float]:
-    """Run one tool's single-level sweep; `served` counts the requests the server answered."""
+def measure(
+    cmd: list[str], served: Callable[[], int], csv_path: Path, finish_s: float = 300
+) -> dict[str, float]:
+    """Run one tool's single-level sweep; `served` counts the requests the server answered.
+    A tool that has not finished `finish_s` after the samples is stopped: its samples stand,
+    `finished` says so (0), and it wrote no CSV."""
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(6)  # start-up, model discovery, first windows
         cpu0, n0, t0 = tree_cpu_s(proc.pid), served(), time.monotonic()
         time.sleep(5)
         cpu1, n1, t1 = tree_cpu_s(proc.pid), served(), time.monotonic()
-        proc.wait(timeout=300)
+        try:
+            proc.wait(timeout=finish_s)
+        except subprocess.TimeoutExpired:
+            pass
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.wait()
     row = read_pa_csv(csv_path).popitem()[1] if csv_path.exists() else {}
     return {
         "cpu_us_per_request": (cpu1 - cpu0) / max(n1 - n0, 1) * 1e6,
@@ -72,6 +80,7 @@ def measure(cmd: list[str], served: Callable[[], int], csv_path: Path) -> dict[s
         "server_rps": (n1 - n0) / (t1 - t0),
         "p50_us": row.get("p50 latency", float("nan")),
         "reported_rps": row.get("Inferences/Second", float("nan")),
+        "finished": float(proc.returncode is not None and proc.returncode >= 0),
     }
 
 

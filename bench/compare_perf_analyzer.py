@@ -32,6 +32,10 @@ def read_pa_csv(path: Path) -> dict[int, dict[str, float]]:
         }
 
 
+def outside_server_us(row: dict[str, float]) -> float:
+    return row["Client Send"] + row["Network+Server Send/Recv"] + row["Client Recv"]
+
+
 def run_tool(cmd: list[str], log: Path) -> tuple[int, float]:
     """Exit code and wall time of one tool's sweep."""
     started = time.monotonic()
@@ -76,7 +80,7 @@ def compare(args: argparse.Namespace, protocol: str, url: str, work: Path) -> li
     lines.append(
         f"  {'conc':>4} {'PA infer/s':>11} {'TL infer/s':>11} {'ratio':>6} "
         f"{'PA p50':>8} {'TL p50':>8} {'ratio':>6} "
-        f"{'PA ' + p[:3]:>8} {'TL ' + p[:3]:>8} {'ratio':>6}"
+        f"{'PA ' + p[:3]:>8} {'TL ' + p[:3]:>8} {'ratio':>6} {'PA out':>7} {'TL out':>7}"
     )
     worst = 0.0
     for c in sorted(set(pa_rows) | set(tl_rows)):
@@ -91,12 +95,18 @@ def compare(args: argparse.Namespace, protocol: str, url: str, work: Path) -> li
         lines.append(
             f"  {c:>4} {a['Inferences/Second']:>11.1f} {b['Inferences/Second']:>11.1f} "
             f"{r_thr:>6.3f} {a['p50 latency']:>8.0f} {b['p50 latency']:>8.0f} {r50:>6.3f} "
-            f"{a[p]:>8.0f} {b[p]:>8.0f} {rp:>6.3f}"
+            f"{a[p]:>8.0f} {b[p]:>8.0f} {rp:>6.3f} {outside_server_us(a):>7.0f} "
+            f"{outside_server_us(b):>7.0f}"
         )
     if not set(pa_rows) & set(tl_rows):
         return lines + ["  no level measured by both tools: see the logs"]
     verdict = "within" if worst <= TOLERANCE else "NOT within"
     lines.append(f"  throughput and {p[:3]} {verdict} {TOLERANCE:.0%} (worst {worst:.1%})")
+    lines.append(
+        "  out: average us of each request spent outside the server's queue and compute "
+        "(client send + network + client recv, from each tool's CSV): the client's share, "
+        "apart from how fast the server happened to be during each tool's run"
+    )
     return lines
 
 
