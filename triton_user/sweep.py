@@ -37,8 +37,8 @@ from triton_user.window_channel import MasterSamples
 log = logging.getLogger(__name__)
 
 # Like perf_analyzer, non-zero when a level could not be measured stably (1), and when the
-# sweep or its files failed (3); 2 is bad input, found before any load.
-EXIT_OK, EXIT_UNSTABLE, EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+# sweep or its files failed (3); the CLI's 2 is bad input, found before any load.
+EXIT_OK, EXIT_UNSTABLE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 3, 130
 
 
 class PreflightError(Exception):
@@ -143,10 +143,10 @@ class LocustSweep:
         # Locust's shape worker reads the shape once a second: up to a second lost per
         # level. Once it has started the test, start each new level here at once; with
         # its last tick set first, the worker finds the level already started.
-        if runner is not None and runner.shape_last_tick is not None:
-            if runner.state in (STATE_SPAWNING, STATE_RUNNING):
-                runner.shape_last_tick = self.shape_tick
-                runner.start(*self.shape_tick)
+        started = runner is not None and runner.shape_last_tick is not None
+        if started and runner.state in (STATE_SPAWNING, STATE_RUNNING):
+            runner.shape_last_tick = self.shape_tick
+            runner.start(*self.shape_tick)
 
     @property
     def shape_tick(self) -> tuple[int, float]:
