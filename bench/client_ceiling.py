@@ -38,16 +38,20 @@ from compare_perf_analyzer import DEFAULT_PA  # noqa: E402
 TARGET_RPS = 10_000
 # A level of 3 windows of 4.8 s takes about 20 s; a tool not done well after is stopped.
 FINISH_S = 90
+# Both tools name the version: without it, perf_analyzer finds the model's version as the
+# one whose statistics changed over a window, and replayed statistics never change.
+VERSION = "1"
 # What either tool reads before and during a sweep (perf_analyzer: metadata, config,
 # statistics; triton-locust: the same plus the server's metadata).
 GET_PATHS = (
     "/v2",
     "/v2/health/live",
     "/v2/health/ready",
-    f"/v2/models/{MODEL}",
-    f"/v2/models/{MODEL}/ready",
-    f"/v2/models/{MODEL}/config",
-    f"/v2/models/{MODEL}/stats",
+    *(
+        f"/v2/models/{MODEL}{version}{endpoint}"
+        for version in ("", f"/versions/{VERSION}")
+        for endpoint in ("", "/ready", "/config", "/stats")
+    ),
 )
 
 
@@ -105,7 +109,7 @@ http {{
   server {{
     listen 127.0.0.1:{port};
 {gets}
-    location = /v2/models/{MODEL}/infer {{
+    location ~ ^/v2/models/{MODEL}(/versions/{VERSION})?/infer$ {{
       default_type application/octet-stream;
       add_header Inference-Header-Content-Length {header_length};
       return 200 '{replay}';
@@ -138,7 +142,8 @@ def main() -> int:
     url = f"127.0.0.1:{port}"
     with TritonServer(*free_ports(3)) as server:
         # The request as triton-locust will send it to nginx (its Host header included).
-        plan = RequestPlan.discover(SweepSettings(model=MODEL, url=server.http_url))
+        settings = SweepSettings(model=MODEL, model_version=VERSION, url=server.http_url)
+        plan = RequestPlan.discover(settings)
         answers, body, header_length = record_triton(server.http_url, plan.payload)
     pa = os.environ.get("REFERENCE_PA", str(DEFAULT_PA))
     lines = []
@@ -158,7 +163,8 @@ def main() -> int:
                         return 2
                     time.sleep(0.1)
             for c in args.concurrency.split(","):
-                flags = ["-m", MODEL, "-u", url, "-i", "http", "--concurrency-range", c]
+                flags = ["-m", MODEL, "-x", VERSION, "-u", url, "-i", "http"]
+                flags += ["--concurrency-range", c]
                 flags += ["-p", "4000", "-r", "3", "-s", "100"]
                 pa_csv, tl_csv = Path(tmp, f"pa{c}.csv"), Path(tmp, f"tl{c}.csv")
                 count = lambda: served(port)  # noqa: E731
