@@ -76,11 +76,13 @@ def run_level(http_url: str, workers: int, concurrency: int, seconds: float) -> 
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(8)  # workers up, users spawned, windows begun
+        # The windows begin 2-3 s after launch (workers up, users spawned) and last
+        # `seconds`: both samples fall inside them.
+        time.sleep(8)
         pids = children(master.pid)
         rss0 = [rss_mb(p) for p in pids]
         c0, n0, t0 = cpu_s(master.pid), success_count(http_url), time.monotonic()
-        time.sleep(max(2.0, seconds - 4))
+        time.sleep(max(2.0, seconds - 9))
         c1, n1, t1 = cpu_s(master.pid), success_count(http_url), time.monotonic()
         rss1 = [rss_mb(p) for p in pids]
         master.wait(timeout=seconds + 120)
