@@ -59,3 +59,7 @@ class Records:
 
     def ended_after(self, end_ns: int) -> Records:
         return self.mask(self.end_ns > end_ns)
+
+    def ended_by(self, end_ns: int) -> Records:
+        """The rest of ended_after: responses that arrived at or before end_ns."""
+        return self.mask(self.end_ns <= end_ns)

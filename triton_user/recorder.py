@@ -1,10 +1,17 @@
 """Where users put each request's timing, and the sweep takes it back window by window
-(perf_analyzer's SwapRequestRecords): a per-process list, swapped out whole at each cut."""
+(perf_analyzer's SwapRequestRecords).
+
+Users append a tuple: the cheapest thing to do per request. Twice a second the rows older
+than a second leave that Python list (about 200 bytes a row): into numpy columns (33 bytes a
+row) for one process's exact percentiles or, on a Locust worker, straight into the window's
+histogram, so that a worker's memory stays flat however long its windows last."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
+import gevent
 import numpy as np
 from gevent import monkey
 
@@ -15,19 +22,28 @@ from triton_user.busy_meter import BusyMark, LoopLag, busy_share, mark
 # A real lock: gevent's patched one cannot be taken from an OS thread.
 _allocate_lock = monkey.get_original("_thread", "allocate_lock")
 
+FOLD_EVERY_S = 0.5
+# Only rows this old are folded. A cut is made within milliseconds of its end (the driver
+# polls the server between the two), so a folded row belongs to the window under way, or,
+# having ended before it, to none.
+FOLD_AGE_NS = 1_000_000_000
+
 
 class Recorder:
-    """Appending a tuple is the cheapest thing a user can do per request; the columnar
-    conversion happens once per window, off the request path."""
-
     def __init__(self, histogram: bool = False) -> None:
         self._rows: list[tuple[int, int, int, int, bool]] = []
         # Users in OS threads record too: the swap must not lose an append racing it.
         self._lock = _allocate_lock()
-        self._carry = Records.empty()
+        self._histogram = histogram  # a Locust worker ships histograms, not samples
+        self._recent = Records.empty()  # taken off the list, not folded yet
+        self._window_start_ns = time.monotonic_ns()
+        # What was folded of the window under way: columns, or (worker) its summary.
+        self._folded: list[Records] = []
+        self._folded_sample: WindowSample | None = None
+        self._folded_count = 0
         self._since: BusyMark = mark()
         self._lag = LoopLag()
-        self._histogram = histogram  # a Locust worker ships histograms, not samples
+        self._folder: gevent.Greenlet | None = None
 
     def record(self, start_ns: int, end_ns: int, send_ns: int, recv_ns: int, ok: bool) -> None:
         with self._lock:
@@ -35,15 +51,18 @@ class Recorder:
 
     def pending(self) -> int:
         """Requests recorded since the last cut (count_windows waits on this)."""
-        return len(self._rows)
+        return len(self._rows) + len(self._recent) + self._folded_count
 
     def discard(self) -> None:
         """What finished until now belongs to no window (a ramp, a level change)."""
         self._take()
-        self._carry = Records.empty()
+        self._recent = Records.empty()
+        self._new_window(time.monotonic_ns())
         self._since = mark()
         self._lag.start()  # from the first level on
         self._lag.take_ms()
+        if self._folder is None or self._folder.dead:
+            self._folder = gevent.spawn(self._fold_forever)
 
     def end_window(self) -> None:
         """Nothing to do: this process's records carry their own end times."""
@@ -52,15 +71,48 @@ class Recorder:
         """The requests whose responses arrived in [start_ns, end_ns], and how busy this
         process was meanwhile (CPU share, loop lag); later responses wait for the next
         window."""
-        records = Records.concat([self._carry, self._take()])
-        self._carry = records.ended_after(end_ns)
+        recent = Records.concat([self._recent, self._take()])
+        self._recent = recent.ended_after(end_ns)
+        if self._histogram:
+            this = WindowSample.from_records(recent.ended_within(start_ns, end_ns), True)
+            parts = [self._folded_sample] if self._folded_sample is not None else []
+            sample = WindowSample.merge([*parts, this])
+        else:
+            records = Records.concat([*self._folded, recent])
+            sample = WindowSample.from_records(records.ended_within(start_ns, end_ns))
+        self._new_window(end_ns)
         now = mark()
-        sample = WindowSample.from_records(records.ended_within(start_ns, end_ns), self._histogram)
         sample = replace(
             sample, client_busy=busy_share(self._since, now), client_lag_ms=self._lag.take_ms()
         )
         self._since = now
         return sample
+
+    def fold(self, now_ns: int | None = None) -> None:
+        """Move the rows older than FOLD_AGE off the Python list, into this window's
+        columns or summary; those that ended before the window are dropped."""
+        bound = (time.monotonic_ns() if now_ns is None else now_ns) - FOLD_AGE_NS
+        recent = Records.concat([self._recent, self._take()])
+        self._recent = recent.ended_after(bound)
+        old = recent.ended_by(bound).ended_after(self._window_start_ns - 1)
+        if not len(old):
+            return
+        self._folded_count += len(old)
+        if not self._histogram:
+            self._folded.append(old)
+            return
+        part = WindowSample.from_records(old, histogram=True)
+        done = [self._folded_sample] if self._folded_sample is not None else []
+        self._folded_sample = WindowSample.merge([*done, part])
+
+    def _new_window(self, start_ns: int) -> None:
+        self._window_start_ns = start_ns
+        self._folded, self._folded_sample, self._folded_count = [], None, 0
+
+    def _fold_forever(self) -> None:
+        while True:
+            gevent.sleep(FOLD_EVERY_S)
+            self.fold()
 
     def _take(self) -> Records:
         with self._lock:
