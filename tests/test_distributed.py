@@ -121,6 +121,17 @@ def child_pids(pid: int) -> list[int]:
     return [int(c) for c in children]
 
 
+def one_verbose_level(server, out_json: Path, *cluster: str) -> subprocess.Popen[str]:
+    """A distributed sweep of one level (concurrency 4, 1 s windows, up to 8), printing
+    each window as it is measured, its results in out_json."""
+    command = [sys.executable, "-m", "triton_locust.cli", "profile", "-m", "identity_fp32"]
+    command += ["-u", server.http_url, "--concurrency-range", "4", "-p", "1000", "-r", "8"]
+    command += ["-v", "--json", str(out_json), *cluster]
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO
+    )
+
+
 def wait_for_window(master: subprocess.Popen[str], n: int) -> str:
     """Read a verbose sweep's output until its n-th window ("Pass [n]") is measured."""
     seen = []
@@ -134,33 +145,7 @@ def wait_for_window(master: subprocess.Popen[str], n: int) -> str:
 
 def test_a_worker_lost_mid_level_is_measured_again_and_nothing_hangs(triton_server, tmp_path):
     out_json = tmp_path / "lost.json"
-    profile = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "triton_locust.cli",
-            "profile",
-            "-m",
-            "identity_fp32",
-            "-u",
-            triton_server.http_url,
-            "--concurrency-range",
-            "4",
-            "-p",
-            "1000",
-            "-r",
-            "8",
-            "-v",
-            "--processes",
-            "2",
-            "--json",
-            str(out_json),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
+    profile = one_verbose_level(triton_server, out_json, "--processes", "2")
     try:
         seen = wait_for_window(profile, 2)  # mid-level: the third window is under way
         os.kill(child_pids(profile.pid)[0], signal.SIGKILL)
@@ -180,37 +165,16 @@ def test_a_worker_that_joins_mid_level_gets_the_level_measured_again_with_it(
 ):
     out_json = tmp_path / "joined.json"
     port = free_ports(1)[0]
-    master = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "triton_locust.cli",
-            "profile",
-            "-m",
-            "identity_fp32",
-            "-u",
-            triton_server.http_url,
-            "--concurrency-range",
-            "4",
-            "-p",
-            "1000",
-            "-r",
-            "8",
-            "-v",
-            "--master",
-            "--expect-workers",
-            "1",
-            "--master-bind-host",
-            "127.0.0.1",
-            "--master-bind-port",
-            str(port),
-            "--json",
-            str(out_json),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
+    master = one_verbose_level(
+        triton_server,
+        out_json,
+        "--master",
+        "--expect-workers",
+        "1",
+        "--master-bind-host",
+        "127.0.0.1",
+        "--master-bind-port",
+        str(port),
     )
     worker = [sys.executable, "-m", "triton_locust.cli", "worker", "--master-port", str(port)]
     first = subprocess.Popen(worker, cwd=REPO)
