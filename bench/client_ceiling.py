@@ -162,12 +162,12 @@ def main() -> int:
                         print("client_ceiling: nginx did not start", file=sys.stderr)
                         return 2
                     time.sleep(0.1)
+            count = lambda: served(port)  # noqa: E731
             for c in args.concurrency.split(","):
                 flags = ["-m", MODEL, "-x", VERSION, "-u", url, "-i", "http"]
                 flags += ["--concurrency-range", c]
                 flags += ["-p", "4000", "-r", "3", "-s", "100"]
                 pa_csv, tl_csv = Path(tmp, f"pa{c}.csv"), Path(tmp, f"tl{c}.csv")
-                count = lambda: served(port)  # noqa: E731
                 a = measure([pa, *flags, "-f", str(pa_csv)], count, pa_csv, FINISH_S)
                 tl = [sys.executable, "-m", "triton_locust.cli", "profile", *flags]
                 b = measure([*tl, "-f", str(tl_csv)], count, tl_csv, FINISH_S)

@@ -80,7 +80,7 @@ def measure(
         "server_rps": (n1 - n0) / (t1 - t0),
         "p50_us": row.get("p50 latency", float("nan")),
         "reported_rps": row.get("Inferences/Second", float("nan")),
-        "finished": float(proc.returncode is not None and proc.returncode >= 0),
+        "finished": float(proc.returncode >= 0),  # negative: killed here
     }
 
 
