@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import math
 
-from analysis.results import LevelResult, SweepResult, SweepSettings
+from analysis.results import LevelResult, SweepResult
 from analysis.server_stats import ServerStats, breakdown
+from analysis.settings import SweepSettings
 from analysis.stabiliser import Verdict
 from analysis.window import Window
 

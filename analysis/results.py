@@ -3,75 +3,16 @@ of this is the results file that `triton-locust report` and later commands consu
 
 from __future__ import annotations
 
-import itertools
 import json
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analysis.stabiliser import Spread, StabilityRule, Verdict
+from analysis.settings import SweepSettings
+from analysis.stabiliser import Spread, Verdict
 from analysis.window import Window
 
 RESULTS_FORMAT = "triton-locust-results/1"
-
-
-@dataclass(frozen=True)
-class SweepSettings:
-    """Everything that decides what is measured; perf_analyzer's flags map onto these
-    fields (triton_locust/flags.py is the table)."""
-
-    model: str
-    url: str = "localhost:8000"
-    protocol: str = "http"
-    model_version: str = ""
-    batch_size: int = 1
-    concurrency_start: int = 1
-    concurrency_end: int = 1
-    concurrency_step: int = 1
-    measurement_mode: str = "time_windows"
-    measurement_interval_ms: int = 5000
-    measurement_request_count: int = 50
-    stability_pct: float = 10.0
-    max_trials: int = 10
-    percentile: int | None = None
-    latency_threshold_ms: float | None = None
-    input_data: str = "random"
-    shapes: dict[str, list[int]] = field(default_factory=dict)
-    string_length: int = 128
-    headers: dict[str, str] = field(default_factory=dict)
-    # How users wait on the network: "threads" (an OS thread each, blocking: the lightest
-    # per request) or "gevent" (cooperative: for thousands of users per process).
-    client_io: str = "threads"
-
-    def concurrencies(self) -> Iterator[int]:
-        """perf_analyzer's levels: START, +STEP, ... while <= END; a lone START (END below it)
-        is one level; END 0 goes on until -l stops the sweep."""
-        if self.concurrency_end == 0:
-            return itertools.count(self.concurrency_start, self.concurrency_step)
-        last = max(self.concurrency_start, self.concurrency_end)
-        return iter(range(self.concurrency_start, last + 1, self.concurrency_step))
-
-    @property
-    def rule(self) -> StabilityRule:
-        return StabilityRule(
-            stability_pct=self.stability_pct,
-            max_trials=self.max_trials,
-            percentile=self.percentile,
-            latency_threshold_ms=self.latency_threshold_ms,
-        )
-
-    @property
-    def latency_label(self) -> str:
-        """What the run stabilised on: 'avg' or 'p95'."""
-        return "avg" if self.percentile is None else f"p{self.percentile}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SweepSettings:
-        return cls(**data)
 
 
 @dataclass(frozen=True)

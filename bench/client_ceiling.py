@@ -134,9 +134,9 @@ def main() -> int:
     if not Path(nginx).exists():
         print("client_ceiling: needs nginx (apt-get install nginx-light)", file=sys.stderr)
         return 2
-    from analysis.results import SweepSettings
+    from analysis.settings import SweepSettings
     from triton_locust.server.launcher import TritonServer, free_ports
-    from triton_user.request_plan import RequestPlan
+    from triton_user.requests.plan import RequestPlan
 
     port = free_ports(1)[0]
     url = f"127.0.0.1:{port}"

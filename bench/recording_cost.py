@@ -17,11 +17,11 @@ import time  # noqa: E402
 import locust  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
-from analysis.results import SweepSettings  # noqa: E402
-from triton_user.http_client import Timing  # noqa: E402
-from triton_user.inputs import ModelSignature  # noqa: E402
-from triton_user.request_plan import RequestPlan  # noqa: E402
+from analysis.settings import SweepSettings  # noqa: E402
+from triton_user.requests.inputs import ModelSignature  # noqa: E402
+from triton_user.requests.plan import RequestPlan  # noqa: E402
 from triton_user.user import attach  # noqa: E402
+from triton_user.wire.timing import Timing  # noqa: E402
 
 N = 200_000
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from analysis.records import Records
 from analysis.report.summary import LevelRow, RunSummary
-from analysis.results import LevelResult, SweepResult, SweepSettings
+from analysis.results import LevelResult, SweepResult
 from analysis.server_stats import ServerStats
+from analysis.settings import SweepSettings
 from analysis.stabiliser import Spread, Verdict
 from analysis.window import merge, summarize
 

@@ -5,7 +5,7 @@ import time
 import gevent
 from gevent import monkey
 
-from triton_user.busy_meter import TICK_S, LoopLag, busy_share, mark
+from triton_user.sweep.busy_meter import TICK_S, LoopLag, busy_share, mark
 
 _block = monkey.get_original("time", "sleep")  # holds the whole loop, as busy code does
 

@@ -12,8 +12,9 @@ from analysis.console import (
     summary_block,
 )
 from analysis.records import Records
-from analysis.results import LevelResult, SweepResult, SweepSettings
+from analysis.results import LevelResult, SweepResult
 from analysis.server_stats import ServerStats
+from analysis.settings import SweepSettings
 from analysis.stabiliser import Spread, Verdict
 from analysis.window import merge, summarize
 

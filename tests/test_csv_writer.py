@@ -6,8 +6,9 @@ import pandas as pd
 
 from analysis.csv_writer import csv_text, write_csv
 from analysis.records import Records
-from analysis.results import LevelResult, SweepResult, SweepSettings
+from analysis.results import LevelResult, SweepResult
 from analysis.server_stats import ServerStats
+from analysis.settings import SweepSettings
 from analysis.stabiliser import Spread, Verdict
 from analysis.window import merge, summarize
 

@@ -7,7 +7,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from triton_user.recorder import FOLD_AGE_NS, Recorder
+from triton_user.sweep.recorder import FOLD_AGE_NS, Recorder
 
 S = 1_000_000_000
 

@@ -4,9 +4,9 @@ import io
 
 from locust.env import Environment
 
+from analysis.settings import Outputs
 from tests.report_fixtures import sweep_result
-from triton_locust.flags import Outputs
-from triton_user.sweep import EXIT_ERROR, EXIT_OK, LocustSweep
+from triton_user.sweep.locust_sweep import EXIT_ERROR, EXIT_OK, LocustSweep
 
 
 def finished_sweep(outputs: Outputs) -> LocustSweep:

@@ -10,12 +10,12 @@ from dataclasses import replace
 import gevent
 import pytest
 
-from analysis.results import SweepSettings
 from analysis.server_stats import ServerStats
+from analysis.settings import SweepSettings
 from analysis.stabiliser import Verdict
 from analysis.window import WindowSample
-from triton_user.recorder import Recorder
-from triton_user.sweep_driver import MAX_REMEASURE, SweepDriver, SweepListener
+from triton_user.sweep.driver import MAX_REMEASURE, SweepDriver, SweepListener
+from triton_user.sweep.recorder import Recorder
 
 WINDOW_MS = 20
 

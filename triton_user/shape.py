@@ -8,8 +8,8 @@ import logging
 
 from locust import LoadTestShape
 
-from triton_locust.flags import from_locust_options
-from triton_user.sweep import LocustSweep, PreflightError
+from triton_user.options import from_locust_options
+from triton_user.sweep.locust_sweep import LocustSweep, PreflightError
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,11 @@ import gevent.lock
 from locust import User, constant, task
 from locust.env import Environment
 
-from triton_user.http_client import Timing
-from triton_user.recorder import Recorder
-from triton_user.request_loop import EventBuffer, ThreadedLoop
-from triton_user.request_plan import RequestPlan
+from triton_user.options import from_locust_options
+from triton_user.requests.plan import RequestPlan
+from triton_user.sweep.recorder import Recorder
+from triton_user.sweep.request_loop import EventBuffer, ThreadedLoop
+from triton_user.wire.timing import Timing
 
 log = logging.getLogger(__name__)
 _state_lock = gevent.lock.BoundedSemaphore()
@@ -74,8 +75,6 @@ def process_state(environment: Environment) -> ProcessState:
     with _state_lock:
         state = getattr(environment, "triton", None)
         if state is None:
-            from triton_locust.flags import from_locust_options
-
             settings, _ = from_locust_options(environment.parsed_options)
             state = attach(environment, RequestPlan.discover(settings))
     return state
@@ -89,7 +88,7 @@ class TritonUser(User):
         self._state = state
         self._loop: ThreadedLoop | None = None
         if state.plan.settings.client_io == "threads":
-            client = state.plan.new_client(native=True)
+            client = state.plan.new_client()
             self._loop = ThreadedLoop(
                 lambda: client.infer(state.plan.payload),
                 client.close,

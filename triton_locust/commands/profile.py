@@ -14,18 +14,14 @@ import gevent  # noqa: E402
 import locust  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
+from analysis.settings import Outputs  # noqa: E402
 from triton_locust.errors import UserError  # noqa: E402
-from triton_locust.flags import (  # noqa: E402
-    Outputs,
-    add_pa_flags,
-    flag_table_text,
-    from_pa_namespace,
-    locust_namespace,
-)
+from triton_locust.pa_flags import add_pa_flags, flag_table_text, from_pa_namespace  # noqa: E402
 from triton_locust.server.launcher import free_ports  # noqa: E402
-from triton_user.cluster import Cluster, ClusterError  # noqa: E402
+from triton_user.options import locust_namespace  # noqa: E402
 from triton_user.shape import ConcurrencySweepShape  # noqa: E402
-from triton_user.sweep import LocustSweep, PreflightError  # noqa: E402
+from triton_user.sweep.cluster import Cluster, ClusterError  # noqa: E402
+from triton_user.sweep.locust_sweep import LocustSweep, PreflightError  # noqa: E402
 from triton_user.user import TritonUser  # noqa: E402
 
 

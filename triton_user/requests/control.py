@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from analysis.server_stats import ServerStats
-from triton_user.inputs import ModelSignature
+from analysis.settings import authority
+from triton_user.requests.inputs import ModelSignature
 
 _grpcio_lock = threading.Lock()
 _grpcio_ready = False
@@ -47,7 +48,7 @@ class TritonControl:
     ) -> None:
         if protocol not in PROTOCOLS:
             raise ControlError(f"unknown protocol {protocol!r}: expected 'http' or 'grpc'")
-        self.url = url.split("://", 1)[-1]
+        self.url = authority(url)
         self.protocol = protocol
         self._headers = dict(headers or {})
         if protocol == "grpc":

@@ -23,16 +23,16 @@ from analysis.report.html import write_report
 from analysis.report.recommend import recommend
 from analysis.report.summary import from_result
 from analysis.report.text import recommendation_lines
-from analysis.results import LevelResult, SweepResult, SweepSettings
+from analysis.results import LevelResult, SweepResult
+from analysis.settings import Outputs, SweepSettings
 from analysis.stabiliser import Verdict
 from analysis.window import Window
-from triton_locust.flags import Outputs
-from triton_user.control import ControlError, TritonControl
-from triton_user.inputs import InputError
-from triton_user.request_plan import RequestPlan
-from triton_user.sweep_driver import SampleSource, SweepDriver, SweepListener
+from triton_user.requests.control import ControlError, TritonControl
+from triton_user.requests.inputs import InputError
+from triton_user.requests.plan import RequestPlan
+from triton_user.sweep.driver import SampleSource, SweepDriver, SweepListener
+from triton_user.sweep.window_channel import MasterSamples
 from triton_user.user import attach
-from triton_user.window_channel import MasterSamples
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import hpack
 
-from triton_user.sockets import connect
+from triton_user.wire.sockets import connect
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = (
@@ -76,9 +76,9 @@ class Response:
 
 class Http2Connection:
     def __init__(
-        self, address: tuple[str, int], timeout_s: float = 60.0, native: bool = False
+        self, address: tuple[str, int], timeout_s: float = 60.0, client_io: str = "gevent"
     ) -> None:
-        self._sock = connect(address, timeout_s, native)
+        self._sock = connect(address, timeout_s, client_io)
         self._buf = bytearray()
         self._decoder = hpack.Decoder()
         self._next_stream = 1

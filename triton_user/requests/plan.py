@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analysis.results import SweepSettings
-from triton_user import grpc_client, http_client
-from triton_user.control import TritonControl
-from triton_user.inputs import ModelSignature, build_inputs
+from analysis.settings import SweepSettings, authority
+from triton_user.requests.control import TritonControl
+from triton_user.requests.inputs import ModelSignature, build_inputs
+from triton_user.wire import grpc_client, http_client
 
 InferClient = http_client.HttpInferClient | grpc_client.GrpcInferClient
 
@@ -34,9 +34,8 @@ class RequestPlan:
                 settings.model, settings.model_version, tensors, signature.outputs
             )
         else:
-            host = settings.url.split("://", 1)[-1]
             payload = http_client.encode_request(
-                host,
+                authority(settings.url),
                 settings.model,
                 settings.model_version,
                 tensors,
@@ -55,13 +54,14 @@ class RequestPlan:
         finally:
             control.close()
 
-    def new_client(self, native: bool = False) -> InferClient:
-        """native: for a user in an OS thread (blocking sockets, not gevent's)."""
+    def new_client(self) -> InferClient:
+        """A connection of the settings' client_io: blocking sockets for a user in an OS
+        thread ("threads"), gevent's for a cooperative one ("gevent")."""
         if self.settings.protocol == "grpc":
             return grpc_client.GrpcInferClient(
-                self.settings.url, self.settings.headers, native=native
+                self.settings.url, self.settings.headers, client_io=self.settings.client_io
             )
-        return http_client.HttpInferClient(self.settings.url, native=native)
+        return http_client.HttpInferClient(self.settings.url, client_io=self.settings.client_io)
 
     @property
     def request_type(self) -> str:

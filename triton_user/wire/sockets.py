@@ -16,10 +16,11 @@ def _original(name: str) -> Any:
     return monkey.get_original("socket", name)
 
 
-def connect(address: tuple[str, int], timeout_s: float, native: bool) -> socket.socket:
+def connect(address: tuple[str, int], timeout_s: float, client_io: str) -> socket.socket:
     """A TCP connection with Nagle off and keepalive on, in blocking mode (no timeout on
-    each operation: under gevent a timed wait arms a timer per call)."""
-    if native:
+    each operation: under gevent a timed wait arms a timer per call). client_io "threads":
+    the original socket, for a user in an OS thread; "gevent": gevent's."""
+    if client_io == "threads":
         family, kind, proto, _, where = _original("getaddrinfo")(
             address[0], address[1], 0, socket.SOCK_STREAM
         )[0]

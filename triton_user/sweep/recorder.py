@@ -17,7 +17,7 @@ from gevent import monkey
 
 from analysis.records import Records
 from analysis.window import WindowSample
-from triton_user.busy_meter import BusyMark, LoopLag, busy_share, mark
+from triton_user.sweep.busy_meter import BusyMark, LoopLag, busy_share, mark
 
 # A real lock: gevent's patched one cannot be taken from an OS thread.
 _allocate_lock = monkey.get_original("_thread", "allocate_lock")

@@ -16,9 +16,10 @@ from collections.abc import Mapping, Sequence
 
 from tritonclient.grpc import service_pb2
 
-from triton_user.http2 import Http2Connection, Http2Error, encode_headers
-from triton_user.http_client import Timing, split_url
-from triton_user.inputs import Tensor
+from analysis.settings import host_port
+from triton_user.wire.http2 import Http2Connection, Http2Error, encode_headers
+from triton_user.wire.tensor import Tensor
+from triton_user.wire.timing import Timing
 
 INFER_PATH = "/inference.GRPCInferenceService/ModelInfer"
 
@@ -64,10 +65,10 @@ class GrpcInferClient:
         url: str,
         headers: Mapping[str, str] | None = None,
         timeout_s: float = 60.0,
-        native: bool = False,
+        client_io: str = "gevent",
     ) -> None:
-        self._address = split_url(url)
-        self._native = native
+        self._address = host_port(url)
+        self._client_io = client_io
         self._timeout_s = timeout_s
         host, port = self._address
         self._header_block = encode_headers(
@@ -93,7 +94,7 @@ class GrpcInferClient:
         start = time.monotonic_ns()
         try:
             if self._conn is None or self._conn.closed:
-                self._conn = Http2Connection(self._address, self._timeout_s, self._native)
+                self._conn = Http2Connection(self._address, self._timeout_s, self._client_io)
             response = self._conn.request(self._header_block, grpc_message(request))
         except (OSError, Http2Error) as exc:
             self.close()

@@ -10,8 +10,8 @@ from collections.abc import Callable
 import gevent
 from gevent import monkey
 
-from triton_user.http_client import Timing
-from triton_user.recorder import Recorder
+from triton_user.sweep.recorder import Recorder
+from triton_user.wire.timing import Timing
 
 _start_thread = monkey.get_original("_thread", "start_new_thread")
 DRAIN_INTERVAL_S = 0.05

@@ -13,25 +13,13 @@ import json
 import socket
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
-from triton_user.inputs import Tensor
-from triton_user.sockets import connect
+from analysis.settings import host_port
+from triton_user.wire.sockets import connect
+from triton_user.wire.tensor import Tensor
+from triton_user.wire.timing import Timing
 
 _CRLF2 = b"\r\n\r\n"
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Monotonic nanoseconds of one request, and its error (None when it succeeded): a
-    failed request is a result to count, not an exception on the request path."""
-
-    start_ns: int
-    end_ns: int
-    send_ns: int
-    recv_ns: int
-    response_bytes: int
-    error: str | None = None
 
 
 def model_path(model: str, version: str = "") -> str:
@@ -75,27 +63,18 @@ def encode_request(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-def split_url(url: str) -> tuple[str, int]:
-    """'host:port' (an http:// prefix is allowed) into its parts."""
-    hostport = url.split("://", 1)[-1].rstrip("/")
-    host, sep, port = hostport.rpartition(":")
-    if not sep or not port.isdigit() or not host:
-        raise ValueError(f"URL {url!r}: expected HOST:PORT")
-    return host.strip("[]"), int(port)
-
-
 class HttpInferClient:
     """One keep-alive connection: one request in flight at a time."""
 
-    def __init__(self, url: str, timeout_s: float = 60.0, native: bool = False) -> None:
-        self._address = split_url(url)
+    def __init__(self, url: str, timeout_s: float = 60.0, client_io: str = "gevent") -> None:
+        self._address = host_port(url)
         self._timeout_s = timeout_s
-        self._native = native  # blocking OS-thread socket rather than gevent's
+        self._client_io = client_io
         self._sock: socket.socket | None = None
         self._buf = bytearray()
 
     def _connect(self) -> socket.socket:
-        sock = connect(self._address, self._timeout_s, self._native)
+        sock = connect(self._address, self._timeout_s, self._client_io)
         self._buf.clear()
         return sock
 

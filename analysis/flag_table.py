@@ -1,18 +1,16 @@
-"""The flag table: every perf_analyzer flag we take, its Locust option, and where it lands.
-
-`triton-locust profile` builds its parser from the perf_analyzer spellings, the Locust
-locustfile registers the Locust spellings, and both turn the parsed values into the same
-SweepSettings and Outputs through `from_namespace`."""
+"""The flag table: every perf_analyzer flag we take, its Locust option, and the settings
+field it fills. The one place this mapping lives: `triton-locust profile` builds its parser
+from the perf_analyzer spellings (triton_locust/pa_flags.py), the locustfile registers the
+Locust spellings (triton_user/options.py), and both turn parsed values into the same
+SweepSettings and Outputs through `from_values`."""
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from analysis.results import SweepSettings
-from triton_user.inputs import InputError, parse_shape_option
+from analysis.settings import Outputs, SweepSettings, parse_headers, parse_range, parse_shapes
 
 
 @dataclass(frozen=True)
@@ -26,6 +24,19 @@ class Flag:
     action: str = "store"
     metavar: str | None = None
     choices: tuple[str, ...] | None = None
+    secret: bool = False  # its values are credentials: masked in the web UI, never written
+
+    def argparse_kwargs(self, dest: str) -> dict[str, Any]:
+        """What argparse's add_argument takes for this flag, under `dest`."""
+        kwargs: dict[str, Any] = {"dest": dest, "help": self.help, "action": self.action}
+        if self.action != "store_true":
+            kwargs["metavar"] = self.metavar
+            if self.type is not None:
+                kwargs["type"] = self.type
+            if self.choices:
+                kwargs["choices"] = self.choices
+        kwargs["default"] = self.default
+        return kwargs
 
 
 FLAGS: tuple[Flag, ...] = (
@@ -128,7 +139,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag(("--input-data",), "--input-data", "input_data", "random or zero", default="random"),
     Flag(
         ("--shape",),
-        None,
+        "--shape",
         "shape",
         "NAME:d1,d2 for an input with dynamic dims (repeatable)",
         default=None,
@@ -145,12 +156,13 @@ FLAGS: tuple[Flag, ...] = (
     ),
     Flag(
         ("-H",),
-        None,
+        "--header",
         "header",
         "HTTP header / gRPC metadata 'NAME:VALUE' (repeatable)",
         default=None,
         action="append",
         metavar="HEADER",
+        secret=True,
     ),
     Flag(
         ("-f", "--filename"),
@@ -199,7 +211,7 @@ FLAGS: tuple[Flag, ...] = (
     ),
     Flag(
         ("-v", "--verbose"),
-        None,
+        "--verbose-windows",
         "verbose",
         "print each window as it is measured",
         default=False,
@@ -228,89 +240,6 @@ NOT_YET: tuple[str, ...] = (
     "--service-kind",
     "--bls-composing-models",
 )
-
-
-class _NotYet(argparse.Action):
-    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
-        parser.error(f"perf_analyzer flag {self.option_strings[0]} is not supported yet")
-
-
-def add_pa_flags(parser: argparse.ArgumentParser) -> None:
-    """perf_analyzer's spellings, for `triton-locust profile`."""
-    for flag in FLAGS:
-        parser.add_argument(*flag.pa, **_argparse_kwargs(flag, flag.dest))
-    for name in NOT_YET:
-        parser.add_argument(name, action=_NotYet, nargs="?", help=argparse.SUPPRESS)
-
-
-def add_locust_flags(parser: Any) -> None:
-    """The Locust spellings, for `locust -f locustfiles/triton_sweep.py` and its web UI."""
-    for flag in FLAGS:
-        if flag.locust is None:
-            continue
-        kwargs = _argparse_kwargs(flag, locust_dest(flag))
-        # The web UI's start form shows plain values; required ones are checked at start.
-        kwargs["include_in_web_ui"] = flag.action == "store"
-        if flag.dest == "model":
-            kwargs["default"] = ""
-        parser.add_argument(flag.locust, **kwargs)
-
-
-def locust_dest(flag: Flag) -> str:
-    return f"triton_{flag.dest}"
-
-
-def _argparse_kwargs(flag: Flag, dest: str) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"dest": dest, "help": flag.help, "action": flag.action}
-    if flag.action != "store_true":
-        kwargs["metavar"] = flag.metavar
-        if flag.type is not None:
-            kwargs["type"] = flag.type
-        if flag.choices:
-            kwargs["choices"] = flag.choices
-    kwargs["default"] = flag.default
-    return kwargs
-
-
-@dataclass(frozen=True)
-class Outputs:
-    """Where a sweep writes; not part of what is measured."""
-
-    csv: str | None = None
-    json: str | None = None
-    report: str | None = None
-    verbose_csv: bool = False
-    verbose: bool = False
-    latency_budget_ms: float | None = None
-
-    def paths(self) -> list[str]:
-        """The files a sweep writes."""
-        return [p for p in (self.csv, self.json, self.report) if p]
-
-
-def parse_range(text: str) -> tuple[int, int, int]:
-    """perf_analyzer's START[:END[:STEP]]; END defaults to 1 (so a lone START is one level)."""
-    parts = str(text).split(":")
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        values = []
-    if not values or len(values) > 3 or any(v < 0 for v in values):
-        raise ValueError(f"--concurrency-range {text!r}: expected START[:END[:STEP]] of integers")
-    start, end, step = (values + [1, 1])[:3] if len(values) == 1 else (values + [1])[:3]
-    if start < 1 or step < 1:
-        raise ValueError(f"--concurrency-range {text!r}: START and STEP must be at least 1")
-    return start, end, step
-
-
-def parse_headers(values: Iterable[str] | None) -> dict[str, str]:
-    headers = {}
-    for value in values or []:
-        name, sep, content = value.partition(":")
-        if not sep or not name.strip():
-            raise ValueError(f"-H {value!r}: expected NAME:VALUE")
-        headers[name.strip()] = content.strip()
-    return headers
 
 
 def from_values(get: Callable[[str], Any]) -> tuple[SweepSettings, Outputs]:
@@ -344,10 +273,7 @@ def from_values(get: Callable[[str], Any]) -> tuple[SweepSettings, Outputs]:
             f"--input-data {input_data!r}: only 'random' and 'zero' are supported yet "
             "(input-data files are not)"
         )
-    try:
-        shapes = parse_shape_option(get("shape") or [])
-    except InputError as exc:
-        raise ValueError(str(exc)) from exc
+    shapes = parse_shapes(get("shape") or [])
     settings = SweepSettings(
         model=model,
         url=get("url") or ("localhost:8001" if protocol == "grpc" else "localhost:8000"),
@@ -384,42 +310,3 @@ def from_values(get: Callable[[str], Any]) -> tuple[SweepSettings, Outputs]:
 def _positive(name: str, value: int) -> None:
     if value is None or value < 1:
         raise ValueError(f"{name} must be at least 1 (got {value})")
-
-
-def from_pa_namespace(ns: argparse.Namespace) -> tuple[SweepSettings, Outputs]:
-    return from_values(lambda dest: getattr(ns, dest))
-
-
-def from_locust_options(options: Any) -> tuple[SweepSettings, Outputs]:
-    by_dest = {f.dest: f for f in FLAGS}
-
-    def get(dest: str) -> Any:
-        flag = by_dest[dest]
-        if flag.locust is None:
-            return flag.default
-        return getattr(options, locust_dest(flag), flag.default)
-
-    return from_values(get)
-
-
-def locust_namespace(ns: argparse.Namespace) -> argparse.Namespace:
-    """Locust's options with ours filled from `triton-locust profile`'s: what a master
-    sends its workers, so that they build the same requests."""
-    from locust import argument_parser
-
-    parser = argument_parser.get_empty_argument_parser()
-    argument_parser.setup_parser_arguments(parser)
-    options = parser.parse(args=[])
-    options.headless = True
-    for flag in FLAGS:
-        if flag.locust is not None:
-            setattr(options, locust_dest(flag), getattr(ns, flag.dest))
-    return options
-
-
-def flag_table_text() -> str:
-    """The mapping, for --help and the README."""
-    rows = [("perf_analyzer", "locust -f locustfiles/triton_sweep.py", "meaning")]
-    rows += [(", ".join(f.pa), f.locust or "-", f.help) for f in FLAGS]
-    width = [max(len(r[i]) for r in rows) for i in range(2)]
-    return "\n".join(f"  {a:<{width[0]}}  {b:<{width[1]}}  {c}" for a, b, c in rows)

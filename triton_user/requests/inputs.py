@@ -9,26 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from tritonclient.utils import serialize_byte_tensor, triton_to_np_dtype
+from tritonclient.utils import triton_to_np_dtype
+
+from triton_user.wire.tensor import Tensor
 
 
 class InputError(ValueError):
     """The model's inputs cannot be built from what the user gave."""
-
-
-@dataclass(frozen=True)
-class Tensor:
-    name: str
-    datatype: str
-    shape: tuple[int, ...]
-    data: np.ndarray
-
-    def raw_bytes(self) -> bytes:
-        """The tensor as Triton's binary protocols carry it (BYTES: 4-byte length prefixes)."""
-        if self.datatype == "BYTES":
-            serialized = serialize_byte_tensor(self.data)
-            return serialized.item() if serialized.size else b""
-        return np.ascontiguousarray(self.data).tobytes()
 
 
 @dataclass(frozen=True)
@@ -60,21 +47,6 @@ class ModelSignature:
             inputs=tuple((i["name"], i["datatype"], dims(i)) for i in metadata.get("inputs", [])),
             outputs=tuple(o["name"] for o in metadata.get("outputs", [])),
         )
-
-
-def parse_shape_option(values: Sequence[str]) -> dict[str, list[int]]:
-    """`--shape NAME:d1,d2` (repeatable) into {NAME: [d1, d2]}."""
-    shapes: dict[str, list[int]] = {}
-    for value in values:
-        name, sep, dims = value.rpartition(":")
-        try:
-            parsed = [int(d) for d in dims.split(",")]
-        except ValueError:
-            parsed = []
-        if not sep or not name or not parsed or any(d <= 0 for d in parsed):
-            raise InputError(f"--shape {value!r}: expected NAME:d1,d2,... with positive dims")
-        shapes[name] = parsed
-    return shapes
 
 
 def build_inputs(

@@ -15,8 +15,9 @@ from typing import Protocol
 import gevent
 import gevent.event
 
-from analysis.results import LevelResult, SweepResult, SweepSettings
+from analysis.results import LevelResult, SweepResult
 from analysis.server_stats import ServerStats
+from analysis.settings import SweepSettings
 from analysis.stabiliser import Verdict, assess, final_verdict, last_windows, spread
 from analysis.window import Window, WindowSample, from_sample, merge
 

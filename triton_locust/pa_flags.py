@@ -1,0 +1,35 @@
+"""perf_analyzer's spellings of the flag table, for `triton-locust profile`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from analysis.flag_table import FLAGS, NOT_YET, from_values
+from analysis.settings import Outputs, SweepSettings
+
+
+class _NotYet(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        parser.error(f"perf_analyzer flag {self.option_strings[0]} is not supported yet")
+
+
+def add_pa_flags(parser: argparse.ArgumentParser) -> None:
+    """Every flag of the table under perf_analyzer's names; those we know and do not take
+    yet get a clear word instead of "unrecognized"."""
+    for flag in FLAGS:
+        parser.add_argument(*flag.pa, **flag.argparse_kwargs(flag.dest))
+    for name in NOT_YET:
+        parser.add_argument(name, action=_NotYet, nargs="?", help=argparse.SUPPRESS)
+
+
+def from_pa_namespace(ns: argparse.Namespace) -> tuple[SweepSettings, Outputs]:
+    return from_values(lambda dest: getattr(ns, dest))
+
+
+def flag_table_text() -> str:
+    """The mapping, for --help and the README."""
+    rows = [("perf_analyzer", "locust -f locustfiles/triton_sweep.py", "meaning")]
+    rows += [(", ".join(f.pa), f.locust or "-", f.help) for f in FLAGS]
+    width = [max(len(r[i]) for r in rows) for i in range(2)]
+    return "\n".join(f"  {a:<{width[0]}}  {b:<{width[1]}}  {c}" for a, b, c in rows)
