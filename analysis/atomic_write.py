@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -36,11 +37,26 @@ def check_writable(path: str | Path) -> None:
 
 
 def write_text(path: str | Path, text: str) -> None:
-    target = Path(path)
-    fd, tmp = _temporary_beside(target)
-    try:
+    def fill(fd: int) -> None:
         with os.fdopen(fd, "w", newline="") as f:
             f.write(text)
+
+    _replace(Path(path), fill)
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    def fill(fd: int) -> None:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+
+    _replace(Path(path), fill)
+
+
+def _replace(target: Path, fill: Callable[[int], None]) -> None:
+    """Fill a temporary file beside the target, then rename it over the target."""
+    fd, tmp = _temporary_beside(target)
+    try:
+        fill(fd)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 is for the temporary name only
         os.replace(tmp, target)
     except BaseException:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import math
 
+from analysis.pa_arithmetic import client_split_us, fmt, server_breakdown, whole_us
 from analysis.results import LevelResult, SweepResult
-from analysis.server_stats import ServerStats, breakdown
+from analysis.server_stats import ServerStats
 from analysis.settings import SweepSettings
 from analysis.stabiliser import Verdict
 from analysis.window import Window
@@ -25,11 +26,6 @@ NO_VALID_REQUESTS = (
 )
 
 
-def fmt(x: float) -> str:
-    """A double as C++ iostreams print it by default: 6 significant digits."""
-    return f"{x:.6g}"
-
-
 # -- before the sweep ------------------------------------------------------------------------
 
 
@@ -39,9 +35,11 @@ def settings_block(settings: SweepSettings) -> str:
         "*** Measurement Settings ***",
         f"  Batch size: {settings.batch_size}",
         "  Service Kind: Triton",
+        # "stabilization", "Stabilizing": perf_analyzer's own (American) wording, which
+        # scripts match; our identifiers spell it the British way.
         f'  Using "{settings.measurement_mode}" mode for stabilization',
         # perf_analyzer prints "p95latency": the space is our one deliberate difference.
-        f"  Stabilizing using {_stabilizing_on(settings)} latency and throughput",
+        f"  Stabilizing using {_stabilising_on(settings)} latency and throughput",
     ]
     if settings.measurement_mode == "count_windows":
         lines.append(
@@ -58,7 +56,7 @@ def settings_block(settings: SweepSettings) -> str:
     return "\n".join(lines)
 
 
-def _stabilizing_on(settings: SweepSettings) -> str:
+def _stabilising_on(settings: SweepSettings) -> str:
     return "average" if settings.percentile is None else f"p{settings.percentile}"
 
 
@@ -105,9 +103,11 @@ def client_lines(
         f"    Throughput: {fmt(w.throughput)} infer/sec",
     ]
     if settings.percentile is None:
-        avg_us = (w.avg_latency_ns or 0) // 1000
+        avg_us = whole_us(w.avg_latency_ns or 0)
         lines.append(f"    Avg latency: {avg_us} usec (standard deviation {_std(w)} usec)")
-    lines += [f"    p{p} latency: {ns // 1000} usec" for p, ns in sorted(w.percentiles_ns.items())]
+    lines += [
+        f"    p{p} latency: {whole_us(ns)} usec" for p, ns in sorted(w.percentiles_ns.items())
+    ]
     # perf_analyzer prints this line even when it has no detail to put on it.
     lines.append("    " + (_client_split(w, settings.protocol, verbose) if protocol_detail else ""))
     return lines
@@ -118,14 +118,6 @@ def _std(w: Window) -> int:
     if w.std_us is None or not math.isfinite(w.std_us):
         return UINT64_MAX
     return int(w.std_us)
-
-
-def client_split_us(w: Window) -> tuple[int, int, int, int]:
-    """(request, send, response wait, recv) in integer usec as perf_analyzer derives them;
-    our request time is the whole measured latency."""
-    request = (w.avg_latency_ns or 0) // 1000
-    send, recv = w.avg_send_ns // 1000, w.avg_recv_ns // 1000
-    return request, send, request - send - recv, recv
 
 
 def _client_split(w: Window, protocol: str, verbose: bool) -> str:
@@ -150,7 +142,7 @@ def server_lines(stats: ServerStats) -> list[str]:
     ends with a blank line, unless no request succeeded."""
     if stats.success_count == 0:
         return ["    Request count: 0"]
-    b = breakdown(stats)
+    b = server_breakdown(stats)
     return [
         f"    Inference count: {stats.inference_count}",
         f"    Execution count: {stats.execution_count}",
@@ -238,10 +230,20 @@ def summary_block(result: SweepResult) -> str:
     for level in result.reported_levels:
         merged = level.merged
         assert merged is not None  # reported levels have one
-        latency_us = int(merged.stabilizing_latency_ns(settings.percentile)) // 1000
+        latency_us = whole_us(int(merged.stabilising_latency_ns(settings.percentile)))
         flag = "" if level.stable else " (unstable)"
         lines.append(
             f"Concurrency: {level.concurrency}, throughput: {fmt(merged.throughput)} infer/sec, "
             f"latency {latency_us} usec{flag}"
         )
     return "\n".join(lines)
+
+
+def window_line(index: int, window: Window, settings: SweepSettings) -> str:
+    """With -v: one window as it is measured, as perf_analyzer's verbose "Pass [k]" line."""
+    latency = window.stabilising_latency_ns(settings.percentile)
+    shown = f"{latency / 1000:.0f} usec" if latency != float("inf") else "none"
+    return (
+        f"  Pass [{index}] throughput: {window.throughput:.6g} infer/sec. "
+        f"{settings.latency_label} latency: {shown}"
+    )

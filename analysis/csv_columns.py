@@ -26,11 +26,11 @@ AVG_LATENCY_COLUMN = "Avg latency"
 VERBOSE_COLUMNS: tuple[str, ...] = ("request/response", "response wait")
 
 
-def header(percentiles: list[int], verbose: bool, stabilizes_on_average: bool) -> list[str]:
+def header(percentiles: list[int], verbose: bool, stabilises_on_average: bool) -> list[str]:
     """The header row for the given percentile columns (sorted, as perf_analyzer's std::map)."""
     cols = list(LEADING_COLUMNS) + [percentile_column(p) for p in sorted(percentiles)]
     if verbose:
-        if stabilizes_on_average:
+        if stabilises_on_average:
             cols.append(AVG_LATENCY_COLUMN)
         cols.extend(VERBOSE_COLUMNS)
     return cols

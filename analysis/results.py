@@ -89,6 +89,7 @@ class SweepResult:
         return {
             "format": RESULTS_FORMAT,
             "settings": self.settings.to_dict(),
+            # A key of our published results file: its spelling stays, scripts read it.
             "stabilized_on": self.settings.latency_label,
             "stop_reason": self.stop_reason,
             "started_at": self.started_at,

@@ -1,5 +1,5 @@
-"""Triton's statistics extension: cumulative counters, their deltas, and the averages
-perf_analyzer prints in its "Server:" block and CSV."""
+"""Triton's statistics extension: cumulative counters and their deltas. The averages
+perf_analyzer draws from them are in analysis/pa_arithmetic.py."""
 
 from __future__ import annotations
 
@@ -78,40 +78,3 @@ class ServerStats:
             cache_miss_count=miss[0],
             cache_miss_ns=miss[1],
         )
-
-
-def _avg_us(total_ns: int, count: int) -> int:
-    # perf_analyzer's AverageDurationInUs: integer microseconds, 0 when nothing was counted.
-    return total_ns // (count * 1000) if count else 0
-
-
-@dataclass(frozen=True)
-class ServerBreakdown:
-    """Average microseconds per request, as perf_analyzer reports them (integer division)."""
-
-    request_us: int
-    overhead_us: int
-    queue_us: int
-    compute_input_us: int
-    compute_infer_us: int
-    compute_output_us: int
-
-    @property
-    def compute_us(self) -> int:
-        return self.compute_input_us + self.compute_infer_us + self.compute_output_us
-
-
-def breakdown(stats: ServerStats) -> ServerBreakdown:
-    """The "Avg request latency: X usec (overhead + queue + compute ...)" figures."""
-    request_us = _avg_us(stats.success_ns, stats.success_count)
-    queue_us = _avg_us(stats.queue_ns, stats.queue_count)
-    compute_ns = stats.compute_input_ns + stats.compute_infer_ns + stats.compute_output_ns
-    compute_us = _avg_us(compute_ns, stats.compute_input_count)
-    return ServerBreakdown(
-        request_us=request_us,
-        overhead_us=max(0, request_us - queue_us - compute_us),
-        queue_us=queue_us,
-        compute_input_us=_avg_us(stats.compute_input_ns, stats.compute_input_count),
-        compute_infer_us=_avg_us(stats.compute_infer_ns, stats.compute_infer_count),
-        compute_output_us=_avg_us(stats.compute_output_ns, stats.compute_output_count),
-    )

@@ -8,7 +8,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from analysis.window import Window
+from analysis.window import Window, finite_or_none
 
 NS_PER_MS = 1_000_000
 
@@ -30,7 +30,7 @@ class StabilityRule:
     window_count: int = 3  # perf_analyzer's fixed stability window
 
     def latency(self, window: Window) -> float:
-        return window.stabilizing_latency_ns(self.percentile)
+        return window.stabilising_latency_ns(self.percentile)
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,10 @@ class Spread:
     latency: float
 
     def to_dict(self) -> dict[str, float | None]:
-        return {"throughput": _finite(self.throughput), "latency": _finite(self.latency)}
-
-
-def _finite(x: float) -> float | None:
-    return x if math.isfinite(x) else None
+        return {
+            "throughput": finite_or_none(self.throughput),
+            "latency": finite_or_none(self.latency),
+        }
 
 
 def _ratio(values: Sequence[float]) -> float:

@@ -4,17 +4,15 @@ reported figures."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import Any, NamedTuple
 
 from analysis.distribution import ExactLatencies, LatencyHistogram, merge_all, percentiles_of
+from analysis.pa_arithmetic import NS_PER_US, avg_ns, throughput
 from analysis.records import Records
 from analysis.server_stats import ServerStats
-
-NS_PER_S = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -48,14 +46,9 @@ class Window:
     @property
     def throughput(self) -> float:
         """Inferences per second: requests x batch size over the window's real length."""
-        if self.duration_ns <= 0:
-            return 0.0
-        # perf_analyzer divides in single precision (SummarizeClientStat's float seconds):
-        # in double, about 1 figure in 80 would print a different 6th digit.
-        seconds = np.float32(self.duration_ns) / np.float32(NS_PER_S)
-        return float(np.float32(self.request_count * self.batch_size) / seconds)
+        return throughput(self.request_count, self.batch_size, self.duration_ns)
 
-    def stabilizing_latency_ns(self, percentile: int | None) -> float:
+    def stabilising_latency_ns(self, percentile: int | None) -> float:
         """The latency the stabiliser compares: the average, or the --percentile value.
         A window with no successful request has none: infinite, as perf_analyzer's max."""
         if self.request_count == 0 or self.avg_latency_ns is None:
@@ -74,10 +67,10 @@ class Window:
             "error_count": self.error_count,
             "throughput": self.throughput,
             "avg_latency_us": _us(self.avg_latency_ns),
-            "std_us": _finite(self.std_us),
-            "percentiles_us": {f"p{p}": v / 1000 for p, v in self.percentiles_ns.items()},
-            "avg_send_us": self.avg_send_ns / 1000,
-            "avg_recv_us": self.avg_recv_ns / 1000,
+            "std_us": finite_or_none(self.std_us),
+            "percentiles_us": {f"p{p}": v / NS_PER_US for p, v in self.percentiles_ns.items()},
+            "avg_send_us": self.avg_send_ns / NS_PER_US,
+            "avg_recv_us": self.avg_recv_ns / NS_PER_US,
             "client_busy": self.client_busy,
             "client_lag_ms": self.client_lag_ms,
             "missing_workers": self.missing_workers,
@@ -97,14 +90,14 @@ class Window:
             request_count=int(data["request_count"]),
             error_count=int(data.get("error_count", 0)),
             latencies=LatencyHistogram.empty(),
-            avg_latency_ns=None if avg is None else round(avg * 1000),
+            avg_latency_ns=None if avg is None else round(avg * NS_PER_US),
             std_us=data.get("std_us"),
             percentiles_ns={
-                int(k.lstrip("p")): round(v * 1000)
+                int(k.lstrip("p")): round(v * NS_PER_US)
                 for k, v in data.get("percentiles_us", {}).items()
             },
-            avg_send_ns=round(data.get("avg_send_us", 0) * 1000),
-            avg_recv_ns=round(data.get("avg_recv_us", 0) * 1000),
+            avg_send_ns=round(data.get("avg_send_us", 0) * NS_PER_US),
+            avg_recv_ns=round(data.get("avg_recv_us", 0) * NS_PER_US),
             server=ServerStats.from_dict(data["server"]) if data.get("server") else None,
             client_busy=data.get("client_busy"),
             client_lag_ms=data.get("client_lag_ms"),
@@ -114,11 +107,12 @@ class Window:
 
 
 def _us(ns: int | None) -> float | None:
-    return None if ns is None else ns / 1000
+    return None if ns is None else ns / NS_PER_US
 
 
-def _finite(x: float | None) -> float | None:
-    return None if x is None or x == float("inf") else x
+def finite_or_none(x: float | None) -> float | None:
+    """A figure for JSON: an infinite one (nothing measured) is written as null."""
+    return x if x is not None and math.isfinite(x) else None
 
 
 @dataclass(frozen=True)
@@ -183,58 +177,45 @@ def from_sample(
     server: ServerStats | None = None,
 ) -> Window:
     return _window(
-        start_ns,
-        end_ns,
-        end_ns - start_ns,
-        batch_size,
-        sample.latencies,
+        sample, _Span(start_ns, end_ns, end_ns - start_ns), batch_size, percentile, server
+    )
+
+
+class _Span(NamedTuple):
+    """Where a window lies; a merge's duration leaves out the gaps between its windows."""
+
+    start_ns: int
+    end_ns: int
+    duration_ns: int
+
+
+def _window(
+    sample: WindowSample,
+    span: _Span,
+    batch_size: int,
+    percentile: int | None,
+    server: ServerStats | None,
+) -> Window:
+    latencies = sample.latencies
+    n = latencies.count
+    return Window(
+        start_ns=span.start_ns,
+        end_ns=span.end_ns,
+        duration_ns=span.duration_ns,
+        batch_size=batch_size,
+        request_count=n,
         error_count=sample.error_count,
-        send_total_ns=sample.send_total_ns,
-        recv_total_ns=sample.recv_total_ns,
-        percentile=percentile,
+        latencies=latencies,
+        avg_latency_ns=latencies.mean_ns() if n else None,
+        std_us=latencies.std_us() if n else None,
+        percentiles_ns=percentiles_of(latencies, percentile) if n else {},
+        avg_send_ns=avg_ns(sample.send_total_ns, n),
+        avg_recv_ns=avg_ns(sample.recv_total_ns, n),
         server=server,
         client_busy=sample.client_busy,
         client_lag_ms=sample.client_lag_ms,
         missing_workers=sample.missing_workers,
         joined_workers=sample.joined_workers,
-    )
-
-
-def _window(
-    start_ns: int,
-    end_ns: int,
-    duration_ns: int,
-    batch_size: int,
-    latencies: ExactLatencies | LatencyHistogram,
-    error_count: int,
-    send_total_ns: int,
-    recv_total_ns: int,
-    percentile: int | None,
-    server: ServerStats | None,
-    client_busy: float | None = None,
-    client_lag_ms: float | None = None,
-    missing_workers: int = 0,
-    joined_workers: int = 0,
-) -> Window:
-    n = latencies.count
-    return Window(
-        start_ns=start_ns,
-        end_ns=end_ns,
-        duration_ns=duration_ns,
-        batch_size=batch_size,
-        request_count=n,
-        error_count=error_count,
-        latencies=latencies,
-        avg_latency_ns=latencies.mean_ns() if n else None,
-        std_us=latencies.std_us() if n else None,
-        percentiles_ns=percentiles_of(latencies, percentile) if n else {},
-        avg_send_ns=send_total_ns // n if n else 0,
-        avg_recv_ns=recv_total_ns // n if n else 0,
-        server=server,
-        client_busy=client_busy,
-        client_lag_ms=client_lag_ms,
-        missing_workers=missing_workers,
-        joined_workers=joined_workers,
     )
 
 
@@ -244,21 +225,27 @@ def merge(windows: Sequence[Window], percentile: int | None = None) -> Window:
     if not windows:
         raise ValueError("nothing to merge")
     servers = [w.server for w in windows if w.server is not None]
+    span = _Span(windows[0].start_ns, windows[-1].end_ns, sum(w.duration_ns for w in windows))
     return _window(
-        start_ns=windows[0].start_ns,
-        end_ns=windows[-1].end_ns,
-        duration_ns=sum(w.duration_ns for w in windows),
-        batch_size=windows[0].batch_size,
-        latencies=merge_all([w.latencies for w in windows]),
-        error_count=sum(w.error_count for w in windows),
-        send_total_ns=sum(w.avg_send_ns * w.request_count for w in windows),
-        recv_total_ns=sum(w.avg_recv_ns * w.request_count for w in windows),
-        percentile=percentile,
+        WindowSample.merge([_sample_of(w) for w in windows]),
+        span,
+        windows[0].batch_size,
+        percentile,
         server=_sum(servers) if len(servers) == len(windows) else None,
-        client_busy=_worst(w.client_busy for w in windows),
-        client_lag_ms=_worst(w.client_lag_ms for w in windows),
-        missing_workers=sum(w.missing_workers for w in windows),
-        joined_workers=sum(w.joined_workers for w in windows),
+    )
+
+
+def _sample_of(w: Window) -> WindowSample:
+    """The sample a window summarises, its send/recv totals back from their averages."""
+    return WindowSample(
+        w.latencies,
+        w.error_count,
+        w.avg_send_ns * w.request_count,
+        w.avg_recv_ns * w.request_count,
+        w.client_busy,
+        w.client_lag_ms,
+        w.missing_workers,
+        w.joined_workers,
     )
 
 

@@ -6,8 +6,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from analysis.console import fmt
 from analysis.distribution import ExactLatencies
+from analysis.pa_arithmetic import fmt
 from analysis.records import Records
 from analysis.server_stats import ServerStats
 from analysis.window import Window, WindowSample, merge, summarize
@@ -62,7 +62,7 @@ def test_throughput_is_divided_in_single_precision_as_perf_analyzer_does():
 def test_an_empty_window_has_no_throughput_and_infinite_latency():
     w = summarize(Records.empty(), 0, 10**9, 1)
     assert w.throughput == 0
-    assert w.stabilizing_latency_ns(None) == float("inf")
+    assert w.stabilising_latency_ns(None) == float("inf")
 
 
 def test_merge_pools_samples_and_adds_durations_and_server_deltas():

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from pathlib import Path
 
+from analysis.atomic_write import write_bytes
 from analysis.report import charts
 from analysis.report.recommend import Recommendation
 from analysis.report.summary import RunSummary
 
 
 def write_png(summary: RunSummary, rec: Recommendation, path: str | Path) -> None:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    """Written whole or not at all, with the permissions of any file we write."""
     fig = charts.throughput_latency(summary, rec)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".png")
-    os.close(fd)
+    png = io.BytesIO()
     try:
-        fig.savefig(tmp, format="png", dpi=120)
-        os.replace(tmp, target)
+        fig.savefig(png, format="png", dpi=120)
     finally:
         charts.close(fig)
-        Path(tmp).unlink(missing_ok=True)
+    write_bytes(path, png.getvalue())

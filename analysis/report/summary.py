@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from analysis.csv_writer import server_columns_us
+from analysis.pa_arithmetic import NS_PER_S, NS_PER_US, server_columns_us
 from analysis.results import SweepResult
-from analysis.window import NS_PER_S
 
 # The latency breakdown's parts, in perf_analyzer's CSV order (client to server and back).
 BREAKDOWN_PARTS: tuple[str, ...] = (
@@ -62,27 +61,24 @@ def from_result(result: SweepResult, source: str = "") -> RunSummary:
     for level in result.reported_levels:
         w = level.merged
         assert w is not None
-        latency_ns = w.avg_latency_ns or 0
-        network, queue, c_in, c_infer, c_out = server_columns_us(
-            latency_ns, w.avg_send_ns, w.avg_recv_ns, w.server
-        )
+        network, queue, c_in, c_infer, c_out = server_columns_us(w)
         rows.append(
             LevelRow(
                 concurrency=level.concurrency,
                 throughput=w.throughput,
-                latency_us=w.stabilizing_latency_ns(settings.percentile) / 1000,
-                percentiles_us={p: v / 1000 for p, v in w.percentiles_ns.items()},
+                latency_us=w.stabilising_latency_ns(settings.percentile) / NS_PER_US,
+                percentiles_us={p: v / NS_PER_US for p, v in w.percentiles_ns.items()},
                 breakdown_us=dict(
                     zip(
                         BREAKDOWN_PARTS,
                         [
-                            w.avg_send_ns / 1000,
+                            w.avg_send_ns / NS_PER_US,
                             network,
                             queue,
                             c_in,
                             c_infer,
                             c_out,
-                            w.avg_recv_ns / 1000,
+                            w.avg_recv_ns / NS_PER_US,
                         ],
                         strict=True,
                     )
@@ -96,7 +92,7 @@ def from_result(result: SweepResult, source: str = "") -> RunSummary:
                         win.throughput,
                         None
                         if win.request_count == 0
-                        else win.stabilizing_latency_ns(settings.percentile) / 1000,
+                        else win.stabilising_latency_ns(settings.percentile) / NS_PER_US,
                     )
                     for win in level.windows
                 ],
