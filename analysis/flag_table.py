@@ -10,7 +10,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from analysis.settings import Outputs, SweepSettings, parse_headers, parse_range, parse_shapes
+from analysis.settings import (
+    CLIENT_IO,
+    INPUT_DATA,
+    MEASUREMENT_MODES,
+    PROTOCOLS,
+    Outputs,
+    SweepSettings,
+    parse_headers,
+    parse_range,
+    parse_shapes,
+)
 
 
 @dataclass(frozen=True)
@@ -63,7 +73,7 @@ FLAGS: tuple[Flag, ...] = (
         "http or grpc",
         default="http",
         type=str.lower,
-        choices=("http", "grpc"),
+        choices=PROTOCOLS,
     ),
     Flag(
         ("-b", "--batch-size"),
@@ -95,7 +105,7 @@ FLAGS: tuple[Flag, ...] = (
         "measurement_mode",
         "time_windows or count_windows",
         default="time_windows",
-        choices=("time_windows", "count_windows"),
+        choices=MEASUREMENT_MODES,
     ),
     Flag(
         ("--measurement-request-count",),
@@ -207,7 +217,7 @@ FLAGS: tuple[Flag, ...] = (
         "client_io",
         "threads (an OS thread per user: lightest per request) or gevent (many thousand users)",
         default="threads",
-        choices=("threads", "gevent"),
+        choices=CLIENT_IO,
     ),
     Flag(
         ("-v", "--verbose"),
@@ -249,8 +259,9 @@ def from_values(get: Callable[[str], Any]) -> tuple[SweepSettings, Outputs]:
     if not model:
         raise ValueError("-m/--model-name is required")
     protocol = str(get("protocol")).lower()
-    if protocol not in ("http", "grpc"):
-        raise ValueError(f"-i {protocol!r}: unknown protocol, expected http or grpc")
+    _one_of("-i/--protocol", protocol, PROTOCOLS)
+    _one_of("--measurement-mode", get("measurement_mode"), MEASUREMENT_MODES)
+    _one_of("--client-io", get("client_io"), CLIENT_IO)
     start, end, step = parse_range(get("concurrency_range"))
     latency_threshold = float(get("latency_threshold_ms") or 0) or None
     if end == 0 and latency_threshold is None:
@@ -265,10 +276,8 @@ def from_values(get: Callable[[str], Any]) -> tuple[SweepSettings, Outputs]:
     _positive("--string-length", get("string_length"))
     if get("stability_pct") < 0:
         raise ValueError("-s/--stability-percentage must not be negative")
-    if get("measurement_mode") not in ("time_windows", "count_windows"):
-        raise ValueError(f"--measurement-mode {get('measurement_mode')!r}: unknown mode")
     input_data = get("input_data")
-    if input_data not in ("random", "zero"):
+    if input_data not in INPUT_DATA:
         raise ValueError(
             f"--input-data {input_data!r}: only 'random' and 'zero' are supported yet "
             "(input-data files are not)"
@@ -305,6 +314,12 @@ def from_values(get: Callable[[str], Any]) -> tuple[SweepSettings, Outputs]:
         latency_budget_ms=get("latency_budget_ms"),
     )
     return settings, outputs
+
+
+def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    # The web UI's form hands values over unchecked by argparse's choices.
+    if value not in allowed:
+        raise ValueError(f"{name} {value!r}: expected one of {', '.join(allowed)}")
 
 
 def _positive(name: str, value: int) -> None:

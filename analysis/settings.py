@@ -11,7 +11,13 @@ from typing import Any
 
 from analysis.stabiliser import StabilityRule
 
-DEFAULT_PORTS = {"http": 8000, "grpc": 8001}
+PROTOCOLS = ("http", "grpc")
+MEASUREMENT_MODES = ("time_windows", "count_windows")
+# How users wait on the network: an OS thread each, blocking (the lightest per request), or
+# cooperatively on gevent (thousands of users per process).
+CLIENT_IO = ("threads", "gevent")
+# Generated input data; perf_analyzer's data files are not taken yet.
+INPUT_DATA = ("random", "zero")
 
 
 @dataclass(frozen=True)
@@ -38,9 +44,7 @@ class SweepSettings:
     shapes: dict[str, list[int]] = field(default_factory=dict)
     string_length: int = 128
     headers: dict[str, str] = field(default_factory=dict)
-    # How users wait on the network: "threads" (an OS thread each, blocking: the lightest
-    # per request) or "gevent" (cooperative: for thousands of users per process).
-    client_io: str = "threads"
+    client_io: str = "threads"  # one of CLIENT_IO
 
     def concurrencies(self) -> Iterator[int]:
         """perf_analyzer's levels: START, +STEP, ... while <= END; a lone START (END below it)

@@ -14,7 +14,8 @@ from analysis.server_stats import ServerStats
 from analysis.settings import SweepSettings
 from analysis.stabiliser import Verdict
 from analysis.window import WindowSample
-from triton_user.sweep.driver import MAX_REMEASURE, SweepDriver, SweepListener
+from triton_user.sweep.driver import MAX_REMEASURE, SweepDriver
+from triton_user.sweep.events import SweepEvents
 from triton_user.sweep.recorder import Recorder
 
 WINDOW_MS = 20
@@ -128,18 +129,33 @@ def test_latency_threshold_stops_the_sweep_without_reporting_the_level():
     assert [lvl.concurrency for lvl in result.reported_levels] == [1]
 
 
+class CountedPolls(SyntheticSource):
+    """Two requests a millisecond; counts how often the driver asks how many are pending."""
+
+    def __init__(self, load: InstantLoad) -> None:
+        super().__init__(load, 2, lambda c, n: 100.0)
+        self.polls = 0
+
+    def pending(self) -> int:
+        self.polls += 1
+        return super().pending()
+
+
 def test_count_windows_wait_for_the_request_count():
-    d = driver(
-        lambda c, n: 100.0,
-        measurement_mode="count_windows",
-        measurement_request_count=30,
-        concurrency_end=1,
+    load = InstantLoad()
+    source = CountedPolls(load)
+    count = settings(
+        measurement_mode="count_windows", measurement_request_count=30, concurrency_end=1
     )
-    # The driver polls the count once a second, as perf_analyzer does.
-    started = time.monotonic()
-    result = d.run()
-    assert all(w.request_count >= 30 for w in result.levels[0].windows)
-    assert time.monotonic() - started >= 3.0
+    # perf_analyzer sleeps a second, then counts; the poll interval shortened here.
+    d = SweepDriver(count, source, load, count_poll_s=0.01)
+    windows = d.run().levels[0].windows
+    assert len(windows) == 3
+    assert all(w.request_count >= 30 for w in windows)
+    # 30 requests take 15 ms: not there at the first poll (10 ms), at the second.
+    assert source.polls >= 2 * len(windows)
+    assert all(w.duration_ns >= 15_000_000 for w in windows)
+    assert SweepDriver(count, source, load).count_poll_s == 1.0  # perf_analyzer's second
 
 
 def test_server_statistics_are_the_delta_over_each_window():
@@ -189,32 +205,71 @@ def test_stopping_mid_level_keeps_its_windows_as_interrupted():
     assert not result.levels[-1].reported
 
 
-def test_the_listener_hears_each_level_start_window_and_end():
+class Heard:
+    """A listener that notes what it hears."""
+
+    def __init__(self, heard: list[str]) -> None:
+        self.heard = heard
+
+    def sweep_started(self, settings) -> None:
+        self.heard.append("sweep")
+
+    def level_started(self, concurrency: int) -> None:
+        self.heard.append(f"start {concurrency}")
+
+    def window_measured(self, concurrency, index, window, verdict) -> None:
+        self.heard.append(f"window {concurrency}.{index} {verdict.value}")
+
+    def level_finished(self, level, result) -> None:
+        self.heard.append(f"end {level.concurrency} of {len(result.levels)}")
+
+    def sweep_ended(self, result) -> None:
+        self.heard.append(f"ended {result.stop_reason}")
+
+
+def test_the_listeners_hear_the_sweep_each_level_start_window_and_end():
     heard: list[str] = []
     load = InstantLoad()
     d = SweepDriver(
         settings(concurrency_end=2),
         SyntheticSource(load, 20, lambda c, n: 100.0),
         load,
-        listener=SweepListener(
-            level_started=lambda c: heard.append(f"start {c}"),
-            window_measured=lambda c, i, w, v: heard.append(f"window {c}.{i} {v.value}"),
-            level_finished=lambda lvl: heard.append(f"end {lvl.concurrency}"),
-        ),
+        events=SweepEvents([Heard(heard)]),
     )
     d.run()
     assert heard == [
+        "sweep",
         "start 1",
         "window 1.1 measure_more",
         "window 1.2 measure_more",
         "window 1.3 stable",
-        "end 1",
+        "end 1 of 1",
         "start 2",
         "window 2.1 measure_more",
         "window 2.2 measure_more",
         "window 2.3 stable",
-        "end 2",
+        "end 2 of 2",
+        "ended completed",
     ]
+
+
+class Broken:
+    def level_finished(self, level, result) -> None:
+        raise RuntimeError("a bug in one output")
+
+
+def test_a_failing_listener_is_dropped_and_the_sweep_goes_on():
+    heard: list[str] = []
+    load = InstantLoad()
+    d = SweepDriver(
+        settings(concurrency_end=2),
+        SyntheticSource(load, 20, lambda c, n: 100.0),
+        load,
+        events=SweepEvents([Broken(), Heard(heard)]),
+    )
+    result = d.run()
+    assert [lvl.concurrency for lvl in result.levels] == [1, 2]
+    assert heard[-1] == "ended completed"
 
 
 class ChangingWorkers(SyntheticSource):

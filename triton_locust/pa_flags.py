@@ -33,3 +33,15 @@ def flag_table_text() -> str:
     rows += [(", ".join(f.pa), f.locust or "-", f.help) for f in FLAGS]
     width = [max(len(r[i]) for r in rows) for i in range(2)]
     return "\n".join(f"  {a:<{width[0]}}  {b:<{width[1]}}  {c}" for a, b, c in rows)
+
+
+def flag_table_markdown() -> str:
+    """The same mapping as the README's table."""
+    rows = [
+        "| perf_analyzer | `locust -f locustfiles/triton_sweep.py` | meaning |",
+        "|---|---|---|",
+    ]
+    for f in FLAGS:
+        locust = f"`{f.locust}`" if f.locust else "–"
+        rows.append(f"| `{', '.join(f.pa)}` | {locust} | {f.help} |")
+    return "\n".join(rows)

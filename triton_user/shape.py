@@ -1,6 +1,6 @@
-"""ConcurrencySweepShape: Locust's load shape for a sweep. It holds the user count at the
-sweep's current level; the sweep (triton_user/sweep.py) moves the level when the
-stabiliser says so, and the shape ends the test after the last level."""
+"""ConcurrencySweepShape: Locust's load shape for a sweep. It starts the sweep's first level;
+the sweep (triton_user/sweep/locust_sweep.py) moves the level when the stabiliser says so,
+and the shape ends the test after the last level."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class ConcurrencySweepShape(LoadTestShape):
         assert sweep is not None
         if sweep.done:
             return None
-        return sweep.shape_tick
+        return sweep.first_tick
 
     def _start_from_options(self) -> bool:
         """The `locust -f` way (command line or web UI form)."""

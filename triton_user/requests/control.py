@@ -35,9 +35,6 @@ class ControlError(Exception):
     """The server or model cannot be used; the message is one line for the user."""
 
 
-PROTOCOLS: tuple[str, ...] = ("http", "grpc")
-
-
 class TritonControl:
     def __init__(
         self,
@@ -46,8 +43,6 @@ class TritonControl:
         headers: Mapping[str, str] | None = None,
         timeout_s: float = 10.0,
     ) -> None:
-        if protocol not in PROTOCOLS:
-            raise ControlError(f"unknown protocol {protocol!r}: expected 'http' or 'grpc'")
         self.url = authority(url)
         self.protocol = protocol
         self._headers = dict(headers or {})

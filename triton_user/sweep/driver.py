@@ -7,6 +7,7 @@ one driver serves a single process, a Locust master, and tests with a fake clock
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,9 @@ from analysis.server_stats import ServerStats
 from analysis.settings import SweepSettings
 from analysis.stabiliser import Verdict, assess, final_verdict, last_windows, spread
 from analysis.window import Window, WindowSample, from_sample, merge
+from triton_user.sweep.events import SweepEvents
+
+log = logging.getLogger(__name__)
 
 # perf_analyzer sleeps 1.2x the measurement interval and divides by the real length.
 WINDOW_STRETCH = 1.2
@@ -51,7 +55,9 @@ class SampleSource(Protocol):
         ...
 
 
-class LoadControl(Protocol):
+class UserPool(Protocol):
+    """The users that send the load (Locust's runner, here or across workers)."""
+
     def set_users(self, count: int) -> None: ...
 
     def running_users(self) -> int: ...
@@ -62,23 +68,17 @@ class SweepError(Exception):
 
 
 @dataclass
-class SweepListener:
-    """What the driver tells as it goes (console output, incremental files)."""
-
-    level_started: Callable[[int], None] = lambda concurrency: None
-    window_measured: Callable[[int, int, Window, Verdict], None] = lambda c, i, w, v: None
-    level_finished: Callable[[LevelResult], None] = lambda level: None
-
-
-@dataclass
 class SweepDriver:
     settings: SweepSettings
     source: SampleSource
-    load: LoadControl
+    load: UserPool
     poll_stats: Callable[[], ServerStats] | None = None
-    listener: SweepListener = field(default_factory=SweepListener)
+    events: SweepEvents = field(default_factory=SweepEvents)
     clock: Callable[[], int] = time.monotonic_ns
     users_timeout_s: float = 60.0
+    # How often the request count (count_windows) and the running users are checked.
+    count_poll_s: float = COUNT_POLL_S
+    users_poll_s: float = USERS_POLL_S
 
     def __post_init__(self) -> None:
         self._stop = gevent.event.Event()
@@ -95,11 +95,12 @@ class SweepDriver:
     def run(self) -> SweepResult:
         """Measure every level; never raises for what happens mid-sweep, the reason is in
         `result.stop_reason` and every level measured so far is in `result.levels`."""
+        self.events.sweep_started(self.settings)
         try:
             for concurrency in self.settings.concurrencies():
                 level = self._measure_level(concurrency)
                 self.result.levels.append(level)
-                self.listener.level_finished(level)
+                self.events.level_finished(level, self.result)
                 if level.verdict is Verdict.OVER_THRESHOLD:
                     self.result.stop_reason = "latency_threshold"
                     break
@@ -108,10 +109,14 @@ class SweepDriver:
                     break
         except SweepError as exc:
             self.result.stop_reason = f"error: {exc}"
+        except Exception as exc:  # a bug of ours must not lose what was measured
+            log.exception("sweep failed")
+            self.result.stop_reason = f"error: {exc}"
+        self.events.sweep_ended(self.result)
         return self.result
 
     def _measure_level(self, concurrency: int) -> LevelResult:
-        self.listener.level_started(concurrency)
+        self.events.level_started(concurrency)
         self._start_users(concurrency)
         rule = self.settings.rule
         windows: list[Window] = []
@@ -146,7 +151,7 @@ class SweepDriver:
                 continue
             windows.append(window)
             verdict = assess(windows, rule)
-            self.listener.window_measured(concurrency, len(windows), window, verdict)
+            self.events.window_measured(concurrency, len(windows), window, verdict)
             start, stats = end, new_stats
         return self._level(concurrency, windows, verdict, remeasured)
 
@@ -162,22 +167,22 @@ class SweepDriver:
 
     def _start_users(self, concurrency: int) -> None:
         self.load.set_users(concurrency)
-        deadline = time.monotonic() + self.users_timeout_s
+        deadline = self.clock() + int(self.users_timeout_s * 1e9)
         while self.load.running_users() != concurrency:
             if self.stopping:
                 return
-            if time.monotonic() > deadline:
+            if self.clock() > deadline:
                 raise SweepError(
                     f"only {self.load.running_users()} of {concurrency} users started "
                     f"within {self.users_timeout_s:.0f} s"
                 )
-            gevent.sleep(USERS_POLL_S)
+            gevent.sleep(self.users_poll_s)
 
     def _wait_window(self) -> bool:
         """Wait out one window; True when the sweep was stopped meanwhile."""
         if self.settings.measurement_mode == "count_windows":
             while True:  # perf_analyzer sleeps first, then counts
-                if self._stop.wait(COUNT_POLL_S):
+                if self._stop.wait(self.count_poll_s):
                     return True
                 if self.source.pending() >= self.settings.measurement_request_count:
                     return False

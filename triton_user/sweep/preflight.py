@@ -1,0 +1,41 @@
+"""Before any load: reach the server, read the model, build its request, and check that the
+statistics extension answers. Every failure is one line for the user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from analysis.settings import SweepSettings
+from triton_user.requests.control import ControlError, TritonControl
+from triton_user.requests.inputs import InputError
+from triton_user.requests.plan import RequestPlan
+
+
+class PreflightError(Exception):
+    """The sweep cannot start: one line for the user."""
+
+
+@dataclass
+class Ready:
+    """What a sweep starts with: the control connection it polls statistics on, the request
+    every user sends, and the server's version."""
+
+    control: TritonControl
+    plan: RequestPlan
+    server_version: str
+
+
+def preflight(settings: SweepSettings) -> Ready:
+    """Raises PreflightError."""
+    control: TritonControl | None = None
+    try:
+        control = TritonControl(settings.url, settings.protocol, settings.headers)
+        version = control.server_version()
+        signature = control.signature(settings.model, settings.model_version)
+        plan = RequestPlan.build(settings, signature)
+        control.stats(settings.model, settings.model_version)
+    except (ControlError, InputError) as exc:
+        if control is not None:
+            control.close()
+        raise PreflightError(str(exc)) from exc
+    return Ready(control, plan, version)
