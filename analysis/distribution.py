@@ -18,6 +18,24 @@ from analysis.statistics import percentile_rank, wanted_percentiles
 
 SUB_BITS = 10  # 1024 buckets per power of two: relative width <= 2^-10
 _SUB = 1 << SUB_BITS
+# The histogram's wire format (to_wire, and the worker's window reply that carries it). Bump
+# it on any change to either: a master and a worker of different formats would merge each
+# other's histograms silently wrong, so a worker of another version is refused when it
+# connects (triton_user/sweep/window_channel.py) and a payload of another is never merged.
+WIRE_VERSION = 1
+
+
+class WireVersionError(ValueError):
+    """A payload in another wire format than ours; one line naming both versions."""
+
+
+def check_wire_version(version: Any, what: str) -> None:
+    """Raise WireVersionError unless `version` (None: a release before versions) is ours."""
+    if version != WIRE_VERSION:
+        theirs = "none" if version is None else version
+        raise WireVersionError(
+            f"{what} has histogram wire version {theirs}, this side's is {WIRE_VERSION}"
+        )
 
 
 class LatencyDistribution(Protocol):
@@ -56,7 +74,7 @@ class ExactLatencies:
         if self.count < 2:
             return math.inf
         deviations = self.sorted_ns.astype(np.float64) - float(self.mean_ns())
-        variance = float(np.dot(deviations, deviations)) / (self.count - 1)
+        variance = _sum_of_squares(deviations) / (self.count - 1)
         return float(math.floor(math.sqrt(variance) / 1000))
 
     def percentile_ns(self, percentile: int) -> int:
@@ -64,6 +82,13 @@ class ExactLatencies:
 
     def merge(self, others: list[ExactLatencies]) -> ExactLatencies:
         return ExactLatencies.of(np.concatenate([self.sorted_ns, *(o.sorted_ns for o in others)]))
+
+
+def _sum_of_squares(values: np.ndarray) -> float:
+    """numpy's own loop, not np.dot: OpenBLAS splits a long dot product over its threads,
+    whose workers then spin about 0.1 s on the other cores, CPU the load generator takes
+    from the server under test and counts as its own busy share."""
+    return float(np.square(values).sum())
 
 
 def bucket_index(values_ns: np.ndarray) -> np.ndarray:
@@ -102,9 +127,7 @@ class LatencyHistogram:
         values = np.asarray(latencies_ns, dtype=np.int64)
         buckets, counts = np.unique(bucket_index(values), return_counts=True)
         as_float = values.astype(np.float64)
-        return cls(
-            buckets, counts.astype(np.int64), int(values.sum()), float(np.dot(as_float, as_float))
-        )
+        return cls(buckets, counts.astype(np.int64), int(values.sum()), _sum_of_squares(as_float))
 
     @classmethod
     def empty(cls) -> LatencyHistogram:
@@ -145,6 +168,7 @@ class LatencyHistogram:
     def to_wire(self) -> dict[str, Any]:
         """Plain lists and numbers: what Locust's message channel (msgpack) carries."""
         return {
+            "version": WIRE_VERSION,
             "buckets": self.buckets.tolist(),
             "counts": self.counts.tolist(),
             "sum_ns": self.sum_ns,
@@ -153,6 +177,8 @@ class LatencyHistogram:
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> LatencyHistogram:
+        """The histogram `to_wire` gave; raises WireVersionError for another format."""
+        check_wire_version(data.get("version"), "a histogram")
         return cls(
             np.asarray(data["buckets"], dtype=np.int64),
             np.asarray(data["counts"], dtype=np.int64),

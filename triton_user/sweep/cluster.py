@@ -1,5 +1,6 @@
 """A Locust master and its workers for one sweep: worker processes on this machine
-(`profile --processes N`), or workers elsewhere that connect (`profile --master`)."""
+(`profile --processes N`), or workers elsewhere that connect (`profile --master`). Only
+workers that speak the master's histogram wire version count (window_channel.VersionGate)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import time
 import gevent
 from locust.env import Environment
 from locust.runners import MasterRunner
+
+from triton_user.sweep.window_channel import VersionGate
 
 WORKERS_TIMEOUT_S = 120.0
 
@@ -55,17 +58,23 @@ class Cluster:
                 f"cannot listen on {self.bind_host}:{self.bind_port}: {exc}"
             ) from exc
         self.runner = runner
+        gate = VersionGate.of(self.environment)  # before any worker can connect
         host = "127.0.0.1" if self.bind_host in ("*", "0.0.0.0") else self.bind_host
         for _ in range(self.local_workers):
             self._processes.append(subprocess.Popen(worker_command(host, self.bind_port)))
         deadline = time.monotonic() + timeout_s
-        while runner.worker_count < self.expect_workers:
+        while gate.admitted_count() < self.expect_workers:
             if any(p.poll() is not None for p in self._processes):
-                raise ClusterError("a local worker process exited before the sweep began")
-            if time.monotonic() > deadline:
+                refusals = list(gate.refused.values())
                 raise ClusterError(
-                    f"only {runner.worker_count} of {self.expect_workers} workers connected "
-                    f"within {timeout_s:.0f} s"
+                    refusals[0] if refusals else "a local worker process exited before the sweep "
+                    "began"
+                )
+            if time.monotonic() > deadline:
+                refused = f" ({len(gate.refused)} refused)" if gate.refused else ""
+                raise ClusterError(
+                    f"only {gate.admitted_count()} of {self.expect_workers} workers connected "
+                    f"within {timeout_s:.0f} s{refused}"
                 )
             gevent.sleep(0.1)
         return runner

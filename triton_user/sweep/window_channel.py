@@ -8,7 +8,13 @@ so it lags the master's by one message delay (well under a millisecond on a LAN,
 windows of seconds). A discard, sent once a level's users all run, drops the ramp.
 
 A worker that does not answer in time is missing: the window comes back `incomplete`, and
-the sweep measures the level again rather than under-count it."""
+the sweep measures the level again rather than under-count it.
+
+Both sides must read histograms the same way, so a worker says which wire version it speaks
+("triton_hello") as soon as Locust has connected it; the master admits it ("triton_welcome")
+or refuses it with one line naming both versions ("triton_refused", then Locust's "quit"), and
+a reply in another version that still arrives is never merged. Locust's own "client_ready"
+carries Locust's version only, and its handler has no hook that could turn a worker away."""
 
 from __future__ import annotations
 
@@ -20,15 +26,21 @@ from typing import Any
 import gevent
 import gevent.event
 from locust.env import Environment
+from locust.runners import STATE_RUNNING
 
-from analysis.distribution import LatencyHistogram
+from analysis import distribution
+from analysis.distribution import LatencyHistogram, WireVersionError, check_wire_version
 from analysis.window import WindowSample
 
 log = logging.getLogger(__name__)
 
 CUT, WINDOW = "triton_cut", "triton_window"
+HELLO, WELCOME, REFUSED = "triton_hello", "triton_welcome", "triton_refused"
 # A worker answers a cut at once; this only bounds how long a lost one is waited for.
 REPLY_TIMEOUT_S = 10.0
+# A worker says hello the moment it is connected: one silent this long predates the
+# handshake (its histograms are of another format), and a master silent this long too.
+HELLO_TIMEOUT_S = 10.0
 
 
 def sample_to_wire(sample: WindowSample) -> dict[str, Any]:
@@ -58,20 +70,43 @@ def sample_from_wire(data: dict[str, Any]) -> WindowSample:
 
 
 class WorkerCuts:
-    """Worker side: answer each cut with what this process recorded since the last one."""
+    """Worker side: say which wire version it speaks, then answer each cut with what this
+    process recorded since the last one."""
 
-    def __init__(self, environment: Environment) -> None:
+    def __init__(self, environment: Environment, hello_timeout_s: float = HELLO_TIMEOUT_S) -> None:
         self.environment = environment
         self._since = time.monotonic_ns()
+        self.welcomed = gevent.event.Event()
         runner = environment.runner
         assert runner is not None
         runner.register_message(CUT, self._on_cut)
+        runner.register_message(WELCOME, lambda **_: self.welcomed.set())
+        runner.register_message(REFUSED, self._on_refused)
+        # Locust's worker runner is connected by now (it waited for the master's ack).
+        runner.send_message(HELLO, {"wire_version": distribution.WIRE_VERSION})
+        runner.greenlet.spawn(self._await_welcome, hello_timeout_s)
+
+    def _await_welcome(self, timeout_s: float) -> None:
+        if not self.welcomed.wait(timeout_s):
+            self._quit(
+                f"no answer from the master within {timeout_s:.0f} s to this worker's "
+                f"histogram wire version {distribution.WIRE_VERSION}: the master's is none (a "
+                "release before the handshake); quitting"
+            )
+
+    def _on_refused(self, msg: Any, **_: Any) -> None:
+        self._quit(msg.data["line"])
+
+    def _quit(self, line: str) -> None:
+        log.error(line)
+        self.environment.process_exit_code = 1
+        self.environment.runner.quit()  # type: ignore[union-attr]
 
     def _on_cut(self, msg: Any, **_: Any) -> None:
         data = msg.data
         now = time.monotonic_ns()
         state = getattr(self.environment, "triton", None)
-        reply: dict[str, Any] = {"id": data["id"]}
+        reply: dict[str, Any] = {"id": data["id"], "wire_version": distribution.WIRE_VERSION}
         if state is not None:
             if data["discard"]:
                 state.recorder.discard()
@@ -90,7 +125,8 @@ class MasterSamples:
         self._next_id = 0
         self._expected: set[str] = set()
         self._before: set[str] = set()  # the workers asked at the previous cut
-        self._replies: dict[str, dict[str, Any]] = {}
+        self._replies: dict[str, WindowSample | None] = {}  # None: nothing to merge
+        self._rejected: set[str] = set()  # asked, answered in another wire version
         self._all_in = gevent.event.Event()
         self._pending_base = 0
         runner = environment.runner
@@ -110,7 +146,7 @@ class MasterSamples:
     def cut(self, start_ns: int, end_ns: int) -> WindowSample:
         replies, missing = self._collect()
         self._pending_base = self._total_requests()
-        samples = [sample_from_wire(r["sample"]) for r in replies if "sample" in r]
+        samples = [r for r in replies if r is not None]
         merged = WindowSample.merge(samples) if samples else WindowSample(LatencyHistogram.empty())
         if missing:
             log.warning("workers %s did not answer the window's cut", ", ".join(sorted(missing)))
@@ -137,13 +173,14 @@ class MasterSamples:
         self._next_id += 1
         self._expected = self._workers()
         self._replies = {}
+        self._rejected = set()
         self._all_in.clear()
         if self._expected:
             self.environment.runner.send_message(  # type: ignore[union-attr]
                 CUT, {"id": self._next_id, "discard": discard}
             )
 
-    def _collect(self) -> tuple[list[dict[str, Any]], set[str]]:
+    def _collect(self) -> tuple[list[WindowSample | None], set[str]]:
         """The answers to the last cut, and the workers that gave none in time."""
         if self._expected:
             self._all_in.wait(self.reply_timeout_s)
@@ -151,12 +188,106 @@ class MasterSamples:
 
     def _on_window(self, msg: Any, **_: Any) -> None:
         data = msg.data
-        if data.get("id") != self._next_id:
-            return  # an answer to an earlier cut, arriving late
-        self._replies[msg.node_id] = data
-        if self._expected <= set(self._replies):
+        if data.get("id") != self._next_id or msg.node_id not in self._expected:
+            return  # an answer to an earlier cut, arriving late, or from a worker not asked
+        try:
+            check_wire_version(data.get("wire_version"), f"the reply of worker {msg.node_id}")
+            sample = sample_from_wire(data["sample"]) if "sample" in data else None
+        except WireVersionError as exc:
+            # Never merged: the worker is missing from this window, which is measured again.
+            log.error("%s: not merged", exc)
+            self._rejected.add(msg.node_id)
+            gate = getattr(self.environment, "triton_gate", None)
+            if gate is not None:
+                gate.refuse(msg.node_id, data.get("wire_version"))
+        else:
+            self._replies[msg.node_id] = sample
+        if self._expected <= set(self._replies) | self._rejected:
             self._all_in.set()
 
     def _total_requests(self) -> int:
         stats = self.environment.stats
         return stats.total.num_requests + stats.total.num_failures
+
+
+class VersionGate:
+    """Master side: admits a worker once it says it speaks this master's histogram wire
+    version; refuses one that speaks another, or says nothing within HELLO_TIMEOUT_S (a
+    release before the handshake), with one line naming both versions, and tells it to
+    quit. One per master: `VersionGate.of(environment)`."""
+
+    def __init__(self, environment: Environment, hello_timeout_s: float = HELLO_TIMEOUT_S) -> None:
+        runner = environment.runner
+        assert runner is not None
+        self.runner: Any = runner
+        self.hello_timeout_s = hello_timeout_s
+        self.admitted: set[str] = set()
+        self.refused: dict[str, str] = {}  # worker id: the line it was refused with
+        self._first_seen: dict[str, float] = {}
+        runner.register_message(HELLO, self._on_hello)
+        runner.greenlet.spawn(self._watch)
+
+    @classmethod
+    def of(cls, environment: Environment) -> VersionGate:
+        """The master's gate, made on first ask (`profile` and Locust's init event both ask)."""
+        gate = getattr(environment, "triton_gate", None)
+        if gate is None:
+            gate = cls(environment)
+            environment.triton_gate = gate  # type: ignore[attr-defined]
+        return gate
+
+    def admitted_count(self) -> int:
+        """Connected workers that speak this master's version."""
+        return len(self.admitted.intersection(self.runner.clients))
+
+    def refuse(self, client_id: str, version: Any) -> None:
+        """Log the one line, tell the worker, and forget it."""
+        if client_id not in self.refused:
+            theirs = "none" if version is None else version
+            line = (
+                f"refused worker {client_id}: its histogram wire version is {theirs}, "
+                f"this master's is {distribution.WIRE_VERSION}"
+            )
+            log.error(line)
+            self.refused[client_id] = line
+            self.admitted.discard(client_id)
+            self.runner.send_message(REFUSED, {"line": line}, client_id=client_id)
+        # Locust's own quit as well: a worker from before the handshake ignores ours.
+        self.runner.send_message("quit", None, client_id=client_id)
+        self._drop(client_id)
+
+    def _on_hello(self, msg: Any, **_: Any) -> None:
+        version = (msg.data or {}).get("wire_version")
+        if version != distribution.WIRE_VERSION:
+            self.refuse(msg.node_id, version)
+            return
+        self.admitted.add(msg.node_id)
+        self.runner.send_message(
+            WELCOME, {"wire_version": distribution.WIRE_VERSION}, client_id=msg.node_id
+        )
+
+    def _watch(self) -> None:
+        """Refuse the workers that stay silent (and any refused one that comes back)."""
+        while True:
+            now = time.monotonic()
+            for client_id in list(self.runner.clients):
+                if client_id in self.admitted:
+                    continue
+                first = self._first_seen.setdefault(client_id, now)
+                if client_id in self.refused or now - first > self.hello_timeout_s:
+                    self.refuse(client_id, None)
+            gevent.sleep(min(0.5, self.hello_timeout_s / 4))
+
+    def _drop(self, client_id: str) -> None:
+        """What Locust's master does when a worker quits, short of ending a headless test
+        that has no worker left: this master goes on waiting for workers of its version."""
+        runner = self.runner
+        node = runner.clients.get(client_id)
+        if node is None:
+            return
+        del runner.clients[client_id]
+        dispatcher = runner._users_dispatcher
+        if dispatcher is not None:
+            dispatcher.remove_worker(node)
+            if not dispatcher.dispatch_in_progress and runner.state == STATE_RUNNING:
+                runner.start(runner.target_user_count, runner.spawn_rate)

@@ -1,0 +1,295 @@
+"""The flag table (analysis/flag_table.py): every perf_analyzer flag has a Locust option, and
+a setting given to `triton-locust profile` reaches a Locust worker unchanged; the parsers of
+the values it carries fail with one line naming the flag."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+from html.parser import HTMLParser
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from locust import LoadTestShape
+from locust.argument_parser import default_args_dict, parse_options
+from locust.env import Environment
+from locust.rpc.protocol import Message
+
+import triton_user.locustfile  # noqa: F401  (registers the Locust options, as `locust -f` does)
+from analysis.flag_table import FLAGS, from_values
+from analysis.settings import (
+    Outputs,
+    SweepSettings,
+    host_port,
+    parse_headers,
+    parse_range,
+    parse_shapes,
+)
+from triton_locust.cli import build_parser
+from triton_locust.pa_flags import from_pa_namespace
+from triton_user.options import (
+    RepeatedValues,
+    follow_new_settings,
+    from_locust_options,
+    locust_namespace,
+)
+from triton_user.user import TritonUser
+
+LOCUSTFILE = str(Path(triton_user.locustfile.__file__))
+
+# Every row of the table, set to something other than its default.
+NON_DEFAULT_ARGV: dict[str, list[str]] = {
+    "model": ["-m", "dynamic_identity"],
+    "model_version": ["-x", "3"],
+    "url": ["-u", "triton.example:9000"],
+    "protocol": ["-i", "grpc"],
+    "batch_size": ["-b", "4"],
+    "concurrency_range": ["--concurrency-range", "2:8:3"],
+    "measurement_interval_ms": ["-p", "750"],
+    "measurement_mode": ["--measurement-mode", "count_windows"],
+    "measurement_request_count": ["--measurement-request-count", "120"],
+    "stability_pct": ["-s", "7.5"],
+    "max_trials": ["-r", "4"],
+    "percentile": ["--percentile", "95"],
+    "latency_threshold_ms": ["-l", "250"],
+    "input_data": ["--input-data", "zero"],
+    "shape": ["--shape", "INPUT0:16", "--shape", "INPUT1:2,3"],
+    "string_length": ["--string-length", "9"],
+    "header": ["-H", "X-Probe:abc", "-H", "Authorization:Bearer t0k3n"],
+    "csv": ["-f", "out.csv"],
+    "verbose_csv": ["--verbose-csv"],
+    "json": ["--json", "out.json"],
+    "report": ["--report", "out.html"],
+    "latency_budget_ms": ["--latency-budget", "40"],
+    "client_io": ["--client-io", "gevent"],
+    "verbose": ["-v"],
+}
+
+
+def profile_args(argv: list[str]) -> argparse.Namespace:
+    return build_parser().parse_args(["profile", *argv])
+
+
+def what_a_worker_builds(master_options: argparse.Namespace) -> tuple[SweepSettings, Outputs]:
+    """The master's options through Locust's "spawn" message (msgpack, as sent) onto a
+    worker's own parsed options, copied as WorkerRunner.worker does it in Locust 2.18."""
+    wire = Message("spawn", {"parsed_options": vars(master_options)}, "master").serialize()
+    received = Message.unserialize(wire).data["parsed_options"]
+    worker_options = parse_options(["-f", LOCUSTFILE, "--worker"])
+    locust_own = default_args_dict()
+    vars(worker_options).update(
+        {
+            k: v
+            for k, v in received.items()
+            if k not in locust_own or k in ["expect_workers", "tags", "exclude_tags"]
+        }
+    )
+    return from_locust_options(worker_options)
+
+
+def test_every_flag_has_a_locust_option():
+    # A flag without one would be left at its default on every worker. `profile`'s own
+    # console options (--processes, --embedded-server, ...) are not in the table.
+    assert [f.pa for f in FLAGS if f.locust is None] == []
+
+
+def test_the_round_trip_sets_every_flag():
+    assert set(NON_DEFAULT_ARGV) == {f.dest for f in FLAGS}, "give the new flag a value here"
+
+
+def test_every_setting_reaches_a_worker_unchanged():
+    ns = profile_args([a for argv in NON_DEFAULT_ARGV.values() for a in argv])
+    settings, outputs = from_pa_namespace(ns)
+    for name, value in [*vars(settings).items(), *vars(outputs).items()]:
+        default = {f.name: f for f in [*fields(SweepSettings), *fields(Outputs)]}[name].default
+        assert name == "model" or value != default, f"{name} is left at its default"
+
+    assert what_a_worker_builds(locust_namespace(ns)) == (settings, outputs)
+
+
+def test_defaults_and_none_reach_a_worker_unchanged():
+    ns = profile_args(["-m", "identity_fp32"])
+    assert what_a_worker_builds(locust_namespace(ns)) == from_pa_namespace(ns)
+
+
+def test_a_worker_forgets_requests_built_from_an_earlier_tests_settings():
+    options = locust_namespace(profile_args(["-m", "dynamic_identity", "--shape", "INPUT0:16"]))
+    old, _ = from_locust_options(options)
+    environment = SimpleNamespace(
+        parsed_options=options, triton=SimpleNamespace(plan=SimpleNamespace(settings=old))
+    )
+    follow_new_settings(environment)  # type: ignore[arg-type]
+    assert hasattr(environment, "triton")
+
+    options.triton_shape = ["INPUT0:4"]  # the web UI's next test
+    follow_new_settings(environment)  # type: ignore[arg-type]
+    assert not hasattr(environment, "triton")
+
+
+# The web UI's start form -----------------------------------------------------------------
+class _Idle(LoadTestShape):
+    def tick(self) -> None:
+        return None
+
+
+class _StartForm(HTMLParser):
+    """The fields of Locust's start form as a browser would submit them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: dict[str, str] = {}
+        self.types: dict[str, str] = {}
+        self._in_form = False
+        self._select: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self._in_form = a.get("id") == "swarm_form"
+        elif self._in_form and tag == "input" and "disabled" not in a and a.get("name"):
+            self.fields[a["name"]] = a.get("value", "")
+            self.types[a["name"]] = a.get("type", "text")
+        elif self._in_form and tag == "select":
+            self._select = a.get("name")
+        elif self._select and tag == "option" and "selected" in a:
+            self.fields[self._select] = a["value"]
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._in_form = False
+        elif tag == "select":
+            self._select = None
+
+
+def test_web_ui_start_form_carries_repeatable_options_and_masks_the_header(monkeypatch):
+    argv = ["-f", LOCUSTFILE, "--model", "dynamic_identity", "--header", "X-Probe:abc"]
+    argv += ["--header", "Authorization:Bearer t0k3n", "--shape", "INPUT0:16,16"]
+    monkeypatch.setattr(sys, "argv", ["locust", *argv])  # the form shows what Locust parsed
+    options = parse_options(argv)
+    environment = Environment(user_classes=[TritonUser], parsed_options=options)
+    environment.shape_class = _Idle()
+    runner = environment.create_local_runner()
+    try:
+        client = environment.create_web_ui("127.0.0.1", 0).app.test_client()
+        form = _StartForm()
+        form.feed(client.get("/").get_data(as_text=True))
+        assert form.types["triton_header"] == "password"
+        assert form.fields["triton_shape"] == "INPUT0:16,16"
+
+        form.fields["triton_header"] += "; X-Other:1"  # the user adds a header
+        assert client.post("/swarm", data=form.fields).get_json()["success"]
+    finally:
+        runner.quit()
+    settings, _ = from_locust_options(environment.parsed_options)
+    assert settings.headers == {
+        "X-Probe": "abc",
+        "Authorization": "Bearer t0k3n",
+        "X-Other": "1",
+    }
+    assert settings.shapes == {"INPUT0": [16, 16]}
+
+
+@pytest.mark.parametrize(
+    "text, values",
+    [
+        ("", []),
+        ("X-Probe:abc", ["X-Probe:abc"]),
+        ("X-Probe:abc; Authorization:Bearer a,b", ["X-Probe:abc", "Authorization:Bearer a,b"]),
+        ("INPUT0:2,3,INPUT1:4", ["INPUT0:2,3", "INPUT1:4"]),  # the modern UI joins with ','
+        ("Cookie:a=1; b=2;", ["Cookie:a=1; b=2"]),
+    ],
+)
+def test_repeated_values_in_one_text_field(text, values):
+    assert RepeatedValues(text) == values
+    assert RepeatedValues(str(RepeatedValues(text))) == values
+
+
+# The values the flags carry ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text, expected",
+    [("4", (4, 1, 1)), ("1:8", (1, 8, 1)), ("2:8:3", (2, 8, 3)), ("5:0", (5, 0, 1))],
+)
+def test_parse_range(text, expected):
+    assert parse_range(text) == expected
+
+
+def test_parse_headers_and_shapes():
+    assert parse_headers(["X-Probe: abc", "A:b:c"]) == {"X-Probe": "abc", "A": "b:c"}
+    assert parse_headers(None) == {}
+    assert parse_shapes(["INPUT0:16", "ns:x:2,3"]) == {"INPUT0": [16], "ns:x": [2, 3]}
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("localhost:8000", ("localhost", 8000)),
+        ("http://10.0.0.1:8001/", ("10.0.0.1", 8001)),
+        ("[::1]:8000", ("::1", 8000)),
+    ],
+)
+def test_host_port(url, expected):
+    assert host_port(url) == expected
+
+
+def one_line_error(call: Any, *args: Any) -> str:
+    with pytest.raises(ValueError) as caught:
+        call(*args)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize("text", ["", "a:b", "1:2:3:4", "0:4", "1:4:0", "-1"])
+def test_parse_range_errors_name_the_flag(text):
+    assert one_line_error(parse_range, text).startswith("--concurrency-range")
+
+
+@pytest.mark.parametrize("value", ["NoColon", ":abc"])
+def test_parse_headers_errors_name_the_flag(value):
+    assert one_line_error(parse_headers, [value]).startswith("-H")
+
+
+@pytest.mark.parametrize("value", ["INPUT0", "INPUT0:", "INPUT0:0", "INPUT0:2,x", ":4"])
+def test_parse_shapes_errors_name_the_flag(value):
+    assert one_line_error(parse_shapes, [value]).startswith("--shape")
+
+
+@pytest.mark.parametrize("url", ["localhost", "localhost:http", "grpc://host:8001", ":8000"])
+def test_host_port_errors_name_the_flag(url):
+    assert one_line_error(host_port, url).startswith("-u")
+
+
+@pytest.mark.parametrize(
+    "argv, named",
+    [
+        (["--concurrency-range", "4"], "-m/--model-name"),
+        (["-m", "x", "--concurrency-range", "1:0"], "--concurrency-range"),
+        (["-m", "x", "--percentile", "100"], "--percentile"),
+        (["-m", "x", "-p", "0"], "-p/--measurement-interval"),
+        (["-m", "x", "--measurement-request-count", "0"], "--measurement-request-count"),
+        (["-m", "x", "-r", "0"], "-r/--max-trials"),
+        (["-m", "x", "-b", "0"], "-b/--batch-size"),
+        (["-m", "x", "--string-length", "0"], "--string-length"),
+        (["-m", "x", "-s", "-1"], "-s/--stability-percentage"),
+        (["-m", "x", "--input-data", "data.json"], "--input-data"),
+        (["-m", "x", "--shape", "INPUT0"], "--shape"),
+        (["-m", "x", "-H", "nocolon"], "-H"),
+    ],
+)
+def test_from_values_errors_name_the_flag(argv, named):
+    ns = profile_args(argv)
+    assert one_line_error(from_values, lambda dest: getattr(ns, dest)).startswith(named)
+
+
+def test_from_values_refuses_an_unknown_protocol_or_mode():
+    # argparse's choices stop these on the command line; the web UI's form does not.
+    base = vars(profile_args(["-m", "x"]))
+    for dest, value, named in [
+        ("protocol", "udp", "-i"),
+        ("measurement_mode", "forever", "--measurement-mode"),
+    ]:
+        values = {**base, dest: value}
+        assert one_line_error(from_values, values.__getitem__).startswith(named)
