@@ -5,12 +5,13 @@ marked [WARNING] or named plainly, so that scripts parsing perf_analyzer's lines
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from analysis.pa_arithmetic import client_split_us, fmt, server_breakdown, whole_us
 from analysis.results import LevelResult, SweepResult
 from analysis.server_stats import ServerStats
 from analysis.settings import SweepSettings
-from analysis.stabiliser import Verdict
+from analysis.stabiliser import Verdict, spread
 from analysis.window import Window
 
 # Above this share of one CPU the load generator, not the server, may set the pace.
@@ -84,6 +85,10 @@ def level_block(
     if level.verdict is Verdict.OVER_THRESHOLD:
         limit = _ms(settings.latency_threshold_ms)
         return f"Measured latency went over the set limit of {limit} msec. "
+    if level.verdict is Verdict.INTERRUPTED:
+        # One line, no Client/Server block: figures printed as perf_analyzer prints a
+        # measured level would contradict "not reported". The JSON keeps its windows.
+        return interrupted_line(level)
     merged = level.merged
     if merged is None or merged.request_count == 0:
         return "\n".join([NO_VALID_REQUESTS, *_our_lines(level, settings)])
@@ -208,9 +213,35 @@ def _verdict_lines(level: LevelResult, settings: SweepSettings) -> list[str]:
             f"{_pct(level.spread.throughput)}, latency spread {_pct(level.spread.latency)}; "
             f"reported from the last {settings.rule.window_count} windows"
         ]
-    if level.verdict is Verdict.INTERRUPTED:
-        return [f"  [WARNING] Interrupted after {len(level.windows)} windows: not reported"]
     return []
+
+
+def interrupted_line(level: LevelResult, results_json: str | None = None) -> str:
+    """A level stopped before it settled: how far it got, that it is not reported, and
+    where its windows are kept (the JSON, when one is written)."""
+    n = len(level.windows)
+    measured = "before its first window" if n == 0 else f"after {_windows(n)}"
+    kept = f"; {results_json} keeps its windows, marked interrupted" if results_json and n else ""
+    return f"  Interrupted {measured}: not reported{kept}"
+
+
+def _windows(n: int) -> str:
+    return f"{n} window" if n == 1 else f"{n} windows"
+
+
+def unstable_reason(level: LevelResult, settings: SweepSettings) -> str:
+    """Which spread kept a level from settling, against -s: "throughput spread 15.4% > 10%"."""
+    needed = settings.rule.window_count
+    if len(level.windows) < needed:  # -r below 3: perf_analyzer's rule can never be met
+        return f"only {_windows(len(level.windows))}; stability compares {needed}"
+    limit = 1 + settings.stability_pct / 100
+    spreads = (("throughput", level.spread.throughput), ("latency", level.spread.latency))
+    over = [f"{name} spread {_pct(ratio)}" for name, ratio in spreads if ratio > limit]
+    return f"{', '.join(over) or 'spread'} > {_limit(settings)}"
+
+
+def _limit(settings: SweepSettings) -> str:
+    return f"{settings.stability_pct:g}%"
 
 
 def _pct(ratio: float) -> str:
@@ -247,3 +278,64 @@ def window_line(index: int, window: Window, settings: SweepSettings) -> str:
         f"  Pass [{index}] throughput: {window.throughput:.6g} infer/sec. "
         f"{settings.latency_label} latency: {shown}"
     )
+
+
+# -- as a level goes -------------------------------------------------------------------------
+
+
+def stability_so_far(windows: Sequence[Window], settings: SweepSettings) -> str:
+    """With -v, after perf_analyzer's "Pass [k]" line: window k of -r, and the spread of the
+    last windows as the stabiliser computes it, against -s."""
+    so_far = _spread_so_far(windows, settings)
+    return f"    window {len(windows)} of {settings.max_trials}, {so_far}"
+
+
+def status_line(
+    concurrency: int,
+    windows: Sequence[Window],
+    settings: SweepSettings,
+    elapsed_s: float,
+    width: int = 1000,
+) -> str:
+    """The terminal's live status line: the level, its latest window, the spread so far
+    against -s, the time spent; spelled out when `width` allows, abbreviated otherwise."""
+    clock, r, k = _clock(elapsed_s), settings.max_trials, len(windows)
+    if not windows:
+        return f"[{clock}] concurrency {concurrency} | window 1 of {r}: measuring"
+    w = windows[-1]
+    latency = w.stabilising_latency_ns(settings.percentile)
+    us = str(whole_us(int(latency))) if math.isfinite(latency) else "none"
+    label, limit = settings.latency_label, _limit(settings)
+    if k < settings.rule.window_count:
+        long_spread = short_spread = f"spread after {settings.rule.window_count} windows"
+    else:
+        s = spread(windows, settings.rule)
+        long_spread = f"spread: thr {_pct(s.throughput)}, lat {_pct(s.latency)}"
+        short_spread = f"spread {_pct(s.throughput)}/{_pct(s.latency)}"
+    spelled = (
+        f"[{clock}] concurrency {concurrency} | window {k} of {r} | {w.throughput:.1f} "
+        f"infer/sec | {label} {us} usec | {long_spread} (-s {limit})"
+    )
+    if len(spelled) <= width:
+        return spelled
+    return (
+        f"[{clock}] c={concurrency} win {k}/{r} | {w.throughput:.1f} infer/s | {label} {us} us"
+        f" | {short_spread} (-s {limit})"
+    )
+
+
+def _spread_so_far(windows: Sequence[Window], settings: SweepSettings) -> str:
+    rule = settings.rule
+    if len(windows) < rule.window_count:
+        return f"spread after {rule.window_count} windows (-s {_limit(settings)})"
+    s = spread(windows, rule)
+    return (
+        f"spread: throughput {_pct(s.throughput)}, latency {_pct(s.latency)} "
+        f"(-s {_limit(settings)})"
+    )
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

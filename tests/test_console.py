@@ -6,10 +6,12 @@ from dataclasses import replace
 from analysis.console import (
     CLIENT_BUSY_WARNING,
     CLIENT_LAG_WARNING_MS,
+    interrupted_line,
     level_block,
     level_header,
     settings_block,
     summary_block,
+    unstable_reason,
 )
 from analysis.records import Records
 from analysis.results import LevelResult, SweepResult
@@ -271,6 +273,33 @@ def test_a_level_measured_again_or_kept_with_changed_workers_says_so():
         "  [WARNING] 2 worker(s) joined during the reported windows: Locust moved users onto "
         "them mid-window",
     ]
+
+
+def test_an_interrupted_level_prints_one_line_and_none_of_its_figures():
+    # Its Client/Server block would read as measured, then "not reported" contradicted it.
+    s = SweepSettings(model="m", percentile=95)
+    stopped = replace(level(Verdict.INTERRUPTED, busy=0.97), windows=[level().windows[0]] * 2)
+    assert level_block(stopped, s) == "  Interrupted after 2 windows: not reported"
+    assert interrupted_line(stopped, "perf.json") == (
+        "  Interrupted after 2 windows: not reported; perf.json keeps its windows, marked "
+        "interrupted"
+    )
+    before = replace(stopped, windows=[], merged=None)
+    assert interrupted_line(before, "perf.json") == (
+        "  Interrupted before its first window: not reported"
+    )
+
+
+def test_unstable_reason_names_the_spreads_over_the_limit():
+    s = SweepSettings(model="m", stability_pct=10)
+    three = [level().windows[0]] * 3
+    unstable = replace(level(Verdict.UNSTABLE), windows=three)  # spread 1.0, 1.4
+    assert unstable_reason(unstable, s) == "latency spread 40.0% > 10%"
+    both = replace(unstable, spread=Spread(1.154, float("inf")))
+    assert unstable_reason(both, s) == "throughput spread 15.4%, latency spread unbounded > 10%"
+    # -r 2: perf_analyzer's rule compares 3 windows, so a level can never settle.
+    short = replace(unstable, windows=three[:2])
+    assert unstable_reason(short, s) == "only 2 windows; stability compares 3"
 
 
 def test_over_threshold_prints_perf_analyzers_message():

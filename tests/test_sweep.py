@@ -1,9 +1,9 @@
 """The end of a sweep: files written by their listener, and the exit status they decide."""
 
+from analysis.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_UNSTABLE, exit_code
 from analysis.settings import Outputs
 from tests.report_fixtures import sweep_result
 from triton_user.outputs import ResultFiles
-from triton_user.sweep.locust_sweep import EXIT_ERROR, EXIT_OK, EXIT_UNSTABLE, exit_code
 
 
 def ended(outputs: Outputs) -> ResultFiles:

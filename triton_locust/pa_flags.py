@@ -27,14 +27,6 @@ def from_pa_namespace(ns: argparse.Namespace) -> tuple[SweepSettings, Outputs]:
     return from_values(lambda dest: getattr(ns, dest))
 
 
-def flag_table_text() -> str:
-    """The mapping, for --help and the README."""
-    rows = [("perf_analyzer", "locust -f locustfiles/triton_sweep.py", "meaning")]
-    rows += [(", ".join(f.pa), f.locust or "-", f.help) for f in FLAGS]
-    width = [max(len(r[i]) for r in rows) for i in range(2)]
-    return "\n".join(f"  {a:<{width[0]}}  {b:<{width[1]}}  {c}" for a, b, c in rows)
-
-
 def flag_table_markdown() -> str:
     """The same mapping as the README's table."""
     rows = [

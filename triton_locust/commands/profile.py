@@ -14,9 +14,10 @@ import gevent  # noqa: E402
 import locust  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
+from analysis.flag_table import FLAGS  # noqa: E402
 from analysis.settings import Outputs  # noqa: E402
 from triton_locust.errors import UserError  # noqa: E402
-from triton_locust.pa_flags import add_pa_flags, flag_table_text, from_pa_namespace  # noqa: E402
+from triton_locust.pa_flags import add_pa_flags, from_pa_namespace  # noqa: E402
 from triton_locust.server.launcher import free_ports  # noqa: E402
 from triton_user.options import locust_namespace  # noqa: E402
 from triton_user.shape import ConcurrencySweepShape  # noqa: E402
@@ -29,10 +30,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "profile",
         help="a perf_analyzer-style concurrency sweep (takes perf_analyzer's flags)",
-        description="Sweep concurrency against a Triton model with Locust and report "
-        "perf_analyzer's figures. Flags, and what they are in the Locust locustfile:\n\n"
-        + flag_table_text(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Sweep concurrency against a Triton model with Locust, level by level as "
+        "perf_analyzer does, print its figures in its layout and write its CSV, our JSON and "
+        "an HTML report. Takes perf_analyzer's flags; on a terminal a status line shows the "
+        "level under way. Exit code: 0, 1 a level did not stabilise (reported, flagged), "
+        "2 bad input, 3 error or a file not written, 130 interrupted.",
+        epilog=EXAMPLES + "\n\n" + locust_spellings(),
     )
     add_pa_flags(parser)
     parser.add_argument(
@@ -59,11 +62,35 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=1,
         metavar="N",
-        help="with --master: wait for this many workers (default 1)",
+        help="with --master: wait for this many workers",
     )
-    cluster.add_argument("--master-bind-host", default="*")
-    cluster.add_argument("--master-bind-port", type=int, default=5557)
+    cluster.add_argument(
+        "--master-bind-host", default="*", metavar="HOST", help="with --master: listen here"
+    )
+    cluster.add_argument(
+        "--master-bind-port", type=int, default=5557, metavar="PORT", help="and on this port"
+    )
     parser.set_defaults(run=run)
+
+
+EXAMPLES = """\
+examples:
+  triton-locust profile --embedded-server -m sleep_5ms --concurrency-range 1:4 -f results/perf.csv
+  triton-locust profile -m sleep_5ms -u localhost:8001 -i grpc --concurrency-range 1:4 \\
+      --percentile 95 -f perf.csv"""
+
+
+def locust_spellings() -> str:
+    """The flags `locust -f locustfiles/triton_sweep.py` spells differently: the options
+    above already say what each does, so this is the mapping alone, not a second table."""
+    renamed = [f for f in FLAGS if f.locust and f.locust != f.pa[-1]]
+    width = max(len(", ".join(f.pa)) for f in renamed)
+    lines = [f"  {', '.join(f.pa):<{width}}  {f.locust}" for f in renamed]
+    head = [
+        "The same sweep from Locust, locust -f locustfiles/triton_sweep.py, takes these flags",
+        "spelled alike, but for:",
+    ]
+    return "\n".join(head + lines)
 
 
 def with_default_report(outputs: Outputs) -> Outputs:

@@ -12,12 +12,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         "serve",
         help="start Triton Inference Server 2.51 on CPU with the sample models",
         description="Start the tritonserver shipped in the nvidia-pytriton wheel, on CPU, with "
-        "triton-locust's sample Python-backend models (or your own --model-repository).",
+        "triton-locust's sample Python-backend models (or your own --model-repository), and "
+        "keep it running until Ctrl-C (or SIGTERM) stops it.",
+        epilog="examples:\n"
+        "  triton-locust serve\n"
+        "  triton-locust serve --http-port 9000 --grpc-port 9001 --metrics-port 9002 "
+        "--model-repository ./models",
     )
-    parser.add_argument("--http-port", type=int, default=8000)
-    parser.add_argument("--grpc-port", type=int, default=8001)
-    parser.add_argument("--metrics-port", type=int, default=8002)
-    parser.add_argument("--model-repository", default=None, help="default: the sample models")
+    parser.add_argument("--http-port", type=int, default=8000, metavar="PORT", help="HTTP/REST")
+    parser.add_argument("--grpc-port", type=int, default=8001, metavar="PORT", help="gRPC")
+    parser.add_argument(
+        "--metrics-port", type=int, default=8002, metavar="PORT", help="Prometheus metrics"
+    )
+    parser.add_argument(
+        "--model-repository", default=None, metavar="DIR", help="default: the sample models"
+    )
     parser.set_defaults(run=run)
 
 

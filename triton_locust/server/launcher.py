@@ -203,31 +203,43 @@ def serve_forever(
     metrics_port: int = 8002,
     model_repository: str | None = None,
 ) -> int:
-    """`triton-locust serve`: run until Ctrl-C or SIGTERM."""
+    """`triton-locust serve`: run until Ctrl-C or SIGTERM; either stops the server (even
+    while it is still starting) and returns 0, without a traceback."""
     server = TritonServer(http_port, grpc_port, metrics_port, model_repository)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
+        print("Starting Triton Inference Server ...", flush=True)
         server.start()
+        print(f"Triton Inference Server ready (log: {server.log_path})")
+        print(f"  HTTP     {server.http_url}")
+        print(f"  gRPC     {server.grpc_url}")
+        print(f"  metrics  {server.metrics_url}")
+        print(f"  models   {_models(server)}")
+        print("Ctrl-C to stop.", flush=True)
+        while server.running:
+            time.sleep(0.5)
+        # stop() below removes the log: its telling line goes with the error.
+        reason = server._log_reason()
+        print(f"triton-locust serve: error: tritonserver exited: {reason}", file=sys.stderr)
+        return 1
     except ServerStartError as exc:
         print(f"triton-locust serve: error: {exc}", file=sys.stderr)
         return 2
-    print(f"Triton Inference Server ready (log: {server.log_path})")
-    print(f"  HTTP     {server.http_url}")
-    print(f"  gRPC     {server.grpc_url}")
-    print(f"  metrics  {server.metrics_url}")
-    print(f"  models   {', '.join(server.model_names())}", flush=True)
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        while server.running:
-            time.sleep(0.5)
-        print("triton-locust serve: error: tritonserver exited", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
+        print("\nStopping Triton Inference Server ...", flush=True)
         return 0
     finally:
         # A second Ctrl-C or SIGTERM must not cut the shutdown short.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         server.stop()
+
+
+def _models(server: TritonServer) -> str:
+    try:
+        return ", ".join(server.model_names())
+    except OSError as exc:  # ready but not answering the index: say so, keep serving
+        return f"(could not list them: {exc})"
 
 
 def _interrupt(signum: int, frame: object) -> None:

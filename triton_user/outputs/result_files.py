@@ -18,6 +18,7 @@ class ResultFiles:
     def __init__(self, outputs: Outputs) -> None:
         self.outputs = outputs
         self.failed: list[str] = []  # files the end of the sweep could not write
+        self.written: list[str] = []  # and those it wrote, for the closing lines to name
 
     def check(self) -> None:
         """Before any load: every path can be written. Raises OSError naming the path."""
@@ -61,6 +62,9 @@ class ResultFiles:
             except Exception as exc:  # one file failing must not cost the others
                 print(f"triton-locust: cannot write {path}: {reason(exc)}", file=sys.stderr)
                 failed.append(path)
+            else:
+                if final:
+                    self.written.append(path)
         return failed
 
 

@@ -12,9 +12,9 @@ import gevent.event
 from locust.env import Environment
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner
 
+from analysis.exit_codes import EXIT_OK, exit_code
 from analysis.results import SweepResult
 from analysis.settings import Outputs, SweepSettings
-from analysis.stabiliser import Verdict
 from triton_user.outputs import standard_outputs
 from triton_user.requests.control import TritonControl
 from triton_user.sweep.driver import SampleSource, SweepDriver
@@ -23,23 +23,7 @@ from triton_user.sweep.preflight import PreflightError, preflight
 from triton_user.sweep.process_state import attach
 from triton_user.sweep.window_channel import MasterSamples
 
-__all__ = ["LocustSweep", "PreflightError", "exit_code"]
-
-# Like perf_analyzer, non-zero when a level could not be measured stably (1), and when the
-# sweep or its files failed (3); the CLI's 2 is bad input, found before any load.
-EXIT_OK, EXIT_UNSTABLE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 3, 130
-
-
-def exit_code(result: SweepResult, files_failed: bool = False) -> int:
-    """The process's exit status for a finished sweep."""
-    if result.stop_reason == "interrupted":
-        return EXIT_INTERRUPTED
-    if result.stop_reason.startswith("error") or files_failed:
-        return EXIT_ERROR
-    if any(level.verdict is Verdict.UNSTABLE for level in result.levels):
-        return EXIT_UNSTABLE
-    return EXIT_OK
-
+__all__ = ["LocustSweep", "PreflightError"]
 
 class LocustSweep:
     def __init__(
@@ -81,11 +65,15 @@ class LocustSweep:
     def start(self) -> None:
         control = self._control
         assert control is not None, "preflight() first"
-        source: SampleSource = (
-            MasterSamples(self.environment)
-            if isinstance(self.environment.runner, MasterRunner)
-            else self.environment.triton.recorder  # type: ignore[attr-defined]
-        )
+        if isinstance(self.environment.runner, MasterRunner):
+            samples = MasterSamples(self.environment)
+            source: SampleSource = samples
+            namer: object = samples  # tells the workers each level with its discard
+        else:
+            state = self.environment.triton  # type: ignore[attr-defined]
+            source, namer = state.recorder, state
+        # Locust's statistics get one row per level: the requests are named after it.
+        self.events.subscribe(namer)
         self._driver = SweepDriver(
             settings=self.settings,
             source=source,
@@ -101,6 +89,10 @@ class LocustSweep:
     def stop(self) -> None:
         if self._driver is not None:
             self._driver.stop()
+
+    @property
+    def started(self) -> bool:
+        return self._driver is not None
 
     @property
     def done(self) -> bool:

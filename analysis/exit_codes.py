@@ -1,0 +1,22 @@
+"""The exit status of a finished sweep, for `triton-locust profile` and `locust -f` alike."""
+
+from __future__ import annotations
+
+from analysis.results import SweepResult
+from analysis.stabiliser import Verdict
+
+# Like perf_analyzer, non-zero when a level could not be measured stably (1), and when the
+# sweep or its files failed (3); 130 when stopped (Ctrl-C, SIGTERM, the web UI's Stop). The
+# CLI's 2 is bad input, found before any load.
+EXIT_OK, EXIT_UNSTABLE, EXIT_BAD_INPUT, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def exit_code(result: SweepResult, files_failed: bool = False) -> int:
+    """The process's exit status for a finished sweep."""
+    if result.stop_reason == "interrupted":
+        return EXIT_INTERRUPTED
+    if result.stop_reason.startswith("error") or files_failed:
+        return EXIT_ERROR
+    if any(level.verdict is Verdict.UNSTABLE for level in result.levels):
+        return EXIT_UNSTABLE
+    return EXIT_OK
