@@ -17,6 +17,18 @@ def test_perf_analyzers_own_csv_in_any_row_order(tmp_path):
     assert not summary.has_windows
 
 
+def test_a_csv_does_not_say_whether_a_level_was_stable(tmp_path):
+    path = tmp_path / "perf.csv"
+    path.write_text(INCEPTION_CSV)
+    summary = load_summary(path)
+    assert [r.stable for r in summary.levels] == [None] * 4
+    assert [r.spread for r in summary.levels] == [None] * 4
+    # Its average is the sum of the breakdown columns (the network one is derived from it).
+    assert summary.levels[1].avg_latency_us == 127 + 969 + 7638 + 158 + 8525 + 6 + 0
+    assert summary.levels[1].server_compute_us == 158 + 8525 + 6
+    assert summary.model == "" and summary.started_at  # the file's date stands in
+
+
 def test_our_json_keeps_windows_and_what_it_stabilised_on(tmp_path):
     path = tmp_path / "r.json"
     write_json(sweep_result(3, unstable=2), path)
@@ -24,6 +36,8 @@ def test_our_json_keeps_windows_and_what_it_stabilised_on(tmp_path):
     assert summary.latency_label == "p95"
     assert [len(r.windows) for r in summary.levels] == [3, 3, 3]
     assert [r.stable for r in summary.levels] == [True, False, True]
+    assert [r.spread for r in summary.levels] == [(1.0, 1.0)] * 3
+    assert summary.model == "m" and all(r.avg_latency_us for r in summary.levels)
 
 
 def test_report_command_writes_html_png_and_json(tmp_path, capsys):
@@ -50,7 +64,9 @@ def test_report_command_writes_html_png_and_json(tmp_path, capsys):
     assert '"latency_budget": {"concurrency": 2' in (tmp_path / "s.json").read_text().replace(
         "\n", ""
     ).replace("  ", "")
-    assert "max_throughput  concurrency 2" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "\n  max_throughput, saturation, latency_budget  concurrency 2: 114.8 infer/sec" in out
+    assert "\n  knee                                        concurrency 1: 105 infer/sec" in out
 
 
 def test_a_file_that_is_not_a_result_gets_one_line(tmp_path, capsys):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
-from analysis.csv_columns import LEADING_COLUMNS, percentile_column
+from analysis.csv_columns import AVG_LATENCY_COLUMN, LEADING_COLUMNS, percentile_column
 from analysis.report.summary import BREAKDOWN_PARTS, LevelRow, RunSummary
 
 # A CSV does not say what its run stabilised on: perf_analyzer's users read p95 from it.
@@ -34,22 +35,29 @@ def read_csv(path: str | Path) -> RunSummary:
     percentiles = {
         int(m.group(1)): col for col in table.columns if (m := _PERCENTILE.match(str(col)))
     }
-    rows = [
-        LevelRow(
-            concurrency=int(r["Concurrency"]),
-            throughput=float(r["Inferences/Second"]),
-            latency_us=float(r[wanted]),
-            percentiles_us={p: float(r[col]) for p, col in sorted(percentiles.items())},
-            breakdown_us=dict(
-                zip(BREAKDOWN_PARTS, [float(r[c]) for c in LEADING_COLUMNS[2:]], strict=True)
-            ),
+    has_avg = AVG_LATENCY_COLUMN in table.columns
+    rows = []
+    for _, r in numeric.iterrows():
+        parts = [float(r[c]) for c in LEADING_COLUMNS[2:]]
+        rows.append(
+            LevelRow(
+                concurrency=int(r["Concurrency"]),
+                throughput=float(r["Inferences/Second"]),
+                latency_us=float(r[wanted]),
+                percentiles_us={p: float(r[col]) for p, col in sorted(percentiles.items())},
+                breakdown_us=dict(zip(BREAKDOWN_PARTS, parts, strict=True)),
+                stable=None,  # a CSV has no column for it: unknown
+                # The parts add up to the average: perf_analyzer derives the network column
+                # as the average less the others.
+                avg_latency_us=float(r[AVG_LATENCY_COLUMN]) if has_avg else sum(parts),
+            )
         )
-        for _, r in numeric.iterrows()
-    ]
     if not rows:
         raise ValueError(f"{path}: the CSV has no rows")
     return RunSummary(
         source=str(path),
         latency_label=f"p{CSV_LATENCY_PERCENTILE}",
         levels=sorted(rows, key=lambda r: r.concurrency),
+        # When the file was written: the closest a CSV comes to saying when it ran.
+        started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(Path(path).stat().st_mtime)),
     )

@@ -9,20 +9,33 @@ from typing import Any
 from analysis.atomic_write import write_text
 from analysis.report.recommend import Recommendation
 from analysis.report.summary import RunSummary
+from analysis.window import finite_or_none
 
 
 def summary_dict(summary: RunSummary, rec: Recommendation) -> dict[str, Any]:
+    """`stable` is null for a CSV (it does not say), `spread` null without windows."""
     return {
         "source": summary.source,
+        "model": summary.model,
+        "model_version": summary.model_version,
+        "server_version": summary.server_version,
+        "started_at": summary.started_at,
         "latency": summary.latency_label,
         "levels": [
             {
                 "concurrency": r.concurrency,
                 "throughput": r.throughput,
                 "latency_us": r.latency_us,
+                "avg_latency_us": r.avg_latency_us,
                 "percentiles_us": {f"p{p}": v for p, v in r.percentiles_us.items()},
                 "breakdown_us": r.breakdown_us,
                 "stable": r.stable,
+                "spread": None
+                if r.spread is None
+                else {
+                    "throughput": finite_or_none(r.spread[0]),
+                    "latency": finite_or_none(r.spread[1]),
+                },
             }
             for r in summary.levels
         ],

@@ -3,10 +3,14 @@
 - max_throughput: the level with the highest throughput.
 - saturation: the first level (by concurrency) within 5% of that throughput: where more
   concurrency stops buying throughput.
-- knee: the last level before latency starts climbing faster than throughput. Going from
-  one level to the next, throughput grows by a factor T'/T and latency by L'/L; the knee is
-  the level before the first step where L'/L > T'/T (latency per unit of throughput, the
-  cost of one more request in flight, starts to rise); the last level if no step does.
+- knee: Kneedle (Satopää, Albrecht, Irwin and Raghavan, "Finding a 'Kneedle' in a
+  Haystack", 2011) over the whole curve of throughput against concurrency, drawn from
+  (0, 0) (no request in flight serves nothing). With both axes scaled to [0, 1], the knee
+  is where the curve peaks above its diagonal and then falls back by more than one mean
+  step between levels: where more concurrency stops buying throughput in proportion. A
+  curve that never bends has its knee at the last level. One noisy step does not end the
+  search early, as the rule before it (the first step where latency grew faster than
+  throughput) did.
 - latency_budget: the highest-throughput level whose latency stays within the budget.
 Latency is the one the run stabilised on (the summary's latency_label).
 """
@@ -19,6 +23,15 @@ from typing import Any
 from analysis.report.summary import LevelRow, RunSummary
 
 SATURATION_SHARE = 0.95
+# Kneedle's sensitivity: 1 is the paper's (and kneed's) default.
+KNEEDLE_SENSITIVITY = 1.0
+# The report's one sentence on the knee.
+KNEE_METHOD = (
+    "Knee: Kneedle (Satopää et al., 2011) on throughput against concurrency, drawn from "
+    "(0, 0): with both axes scaled to 0–1, the knee is where the curve peaks above its "
+    "diagonal and then falls back by more than one mean step, i.e. where more concurrency "
+    "stops buying throughput in proportion (the last level if the curve never bends)."
+)
 
 
 @dataclass(frozen=True)
@@ -26,7 +39,7 @@ class Pick:
     concurrency: int
     throughput: float
     latency_us: float
-    stable: bool
+    stable: bool | None  # None: not known (a CSV does not say)
 
     @classmethod
     def of(cls, row: LevelRow) -> Pick:
@@ -49,6 +62,8 @@ class Recommendation:
     knee: Pick | None
     latency_budget: Pick | None
     latency_budget_ms: float | None = None
+    # False: the curve did not bend within the sweep, the knee is only its last level.
+    knee_found: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         picks = {
@@ -60,6 +75,7 @@ class Recommendation:
             picks["latency_budget"] = self.latency_budget
         out: dict[str, Any] = {k: v.to_dict() if v else None for k, v in picks.items()}
         out["latency"] = self.latency_label
+        out["knee_found"] = self.knee_found
         if self.latency_budget_ms is not None:
             out["latency_budget_ms"] = self.latency_budget_ms
         return out
@@ -83,6 +99,7 @@ def recommend(summary: RunSummary, latency_budget_ms: float | None = None) -> Re
         max_throughput=Pick.of(best),
         saturation=Pick.of(saturation),
         knee=Pick.of(knee(levels)),
+        knee_found=knee_index(levels) is not None,
         latency_budget=Pick.of(in_budget) if in_budget else None,
         latency_budget_ms=latency_budget_ms,
     )
@@ -90,9 +107,51 @@ def recommend(summary: RunSummary, latency_budget_ms: float | None = None) -> Re
 
 def knee(levels: list[LevelRow]) -> LevelRow:
     """See the module's docstring; `levels` sorted by concurrency, not empty."""
-    for here, after in zip(levels, levels[1:], strict=False):
-        if here.throughput <= 0 or here.latency_us <= 0:
-            continue
-        if after.latency_us / here.latency_us > after.throughput / here.throughput:
-            return here
-    return levels[-1]
+    found = knee_index(levels)
+    # None: no bend, throughput kept pace with concurrency to the last level.
+    return levels[-1] if found is None else levels[found]
+
+
+def knee_index(levels: list[LevelRow]) -> int | None:
+    """Where in `levels` (sorted by concurrency) Kneedle finds the knee; None: no bend."""
+    xs = [0.0] + [float(r.concurrency) for r in levels]
+    ys = [0.0] + [max(r.throughput, 0.0) for r in levels]
+    found = kneedle(xs, ys)
+    return None if found is None else found - 1  # the origin is not a level
+
+
+def kneedle(
+    xs: list[float], ys: list[float], sensitivity: float = KNEEDLE_SENSITIVITY
+) -> int | None:
+    """The index of the knee of a concave, increasing curve (xs ascending), or None.
+
+    Satopää et al.'s offline Kneedle as the reference implementation (`kneed`, its
+    defaults) runs it, without its scipy: scale both axes to [0, 1]; the difference curve
+    is y - x; each local maximum of it sets a threshold, its value less `sensitivity`
+    times the mean x step; the first maximum after which the difference falls below its
+    threshold (before a local minimum) is the knee."""
+    n = len(xs)
+    x_lo, x_hi, y_lo, y_hi = xs[0], xs[-1], min(ys), max(ys)
+    if n < 3 or x_hi <= x_lo or y_hi <= y_lo:
+        return None
+    diff = [
+        (y - y_lo) / (y_hi - y_lo) - (x - x_lo) / (x_hi - x_lo) for x, y in zip(xs, ys, strict=True)
+    ]
+
+    def neighbours(i: int) -> tuple[float, float]:
+        return diff[max(i - 1, 0)], diff[min(i + 1, n - 1)]
+
+    maxima = [i for i in range(n) if diff[i] >= max(neighbours(i))]
+    minima = {i for i in range(n) if diff[i] <= min(neighbours(i))}
+    if not maxima:
+        return None
+    step = 1.0 / (n - 1)  # the mean step of the scaled x
+    candidate, threshold, active = maxima[0], 0.0, True
+    for i in range(maxima[0], n - 1):
+        if i in maxima:
+            candidate, threshold, active = i, diff[i] - sensitivity * step, True
+        if i in minima:  # a dip: wait for the next maximum before declaring anything
+            threshold, active = 0.0, False
+        if active and diff[i + 1] < threshold:
+            return candidate
+    return None

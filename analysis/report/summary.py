@@ -34,10 +34,27 @@ class LevelRow:
     latency_us: float  # the latency the run stabilised on (or p95 for a CSV that does not say)
     percentiles_us: dict[int, float]
     breakdown_us: dict[str, float]
-    stable: bool = True
+    stable: bool | None = True  # None: not known (a CSV does not say)
     windows: list[WindowPoint] = field(default_factory=list)
     client_busy: float | None = None  # share of a core the load generator used
     client_lag_ms: float | None = None  # how late its event loop ran a timer (mean)
+    avg_latency_us: float | None = None
+    # max/min of throughput and of the stabilising latency over the merged windows, as the
+    # stability rule compares them (inf: a window served nothing); None without windows.
+    spread: tuple[float, float] | None = None
+
+    @property
+    def server_compute_us(self) -> float:
+        """Input, infer and output: the server's compute, as perf_analyzer's console sums it."""
+        return sum(self.breakdown_us.get(p, 0.0) for p in BREAKDOWN_PARTS[3:6])
+
+    def latency_as(self, label: str) -> float | None:
+        """This level's latency by another run's label ('avg', 'p95'), if it has it."""
+        if label == "avg":
+            return self.avg_latency_us
+        if label.startswith("p") and label[1:].isdigit():
+            return self.percentiles_us.get(int(label[1:]))
+        return None
 
 
 @dataclass(frozen=True)
@@ -48,6 +65,11 @@ class RunSummary:
     settings: dict[str, Any] = field(default_factory=dict)
     stop_reason: str = ""
     has_windows: bool = False
+    # What the heading says; a CSV records none of them (started_at: the file's date then).
+    model: str = ""
+    model_version: str = ""
+    server_version: str = ""
+    started_at: str = ""
 
     def level(self, concurrency: int) -> LevelRow | None:
         return next((lvl for lvl in self.levels if lvl.concurrency == concurrency), None)
@@ -86,6 +108,8 @@ def from_result(result: SweepResult, source: str = "") -> RunSummary:
                 stable=level.stable,
                 client_busy=w.client_busy,
                 client_lag_ms=w.client_lag_ms,
+                avg_latency_us=None if w.avg_latency_ns is None else w.avg_latency_ns / NS_PER_US,
+                spread=(level.spread.throughput, level.spread.latency),
                 windows=[
                     WindowPoint(
                         (win.end_ns - first_start) / NS_PER_S,
@@ -105,4 +129,8 @@ def from_result(result: SweepResult, source: str = "") -> RunSummary:
         settings=settings.to_dict(),
         stop_reason=result.stop_reason,
         has_windows=True,
+        model=settings.model,
+        model_version=settings.model_version,
+        server_version=result.server_version,
+        started_at=result.started_at,
     )

@@ -7,24 +7,31 @@ from analysis.report.recommend import Pick, Recommendation
 
 _MEANINGS = {
     "max_throughput": "highest throughput",
-    "saturation": "throughput within 5% of the highest",
-    "knee": "last level before latency climbs faster than throughput",
+    "saturation": "first within 5% of the highest",
+    "knee": "where the curve bends: more concurrency stops paying in throughput (Kneedle)",
     "latency_budget": "highest throughput within the latency budget",
 }
 
 
-def _pick(p: Pick | None, label: str) -> str:
-    if p is None:
-        return "none"
-    flag = "" if p.stable else " (unstable)"
+def _pick(p: Pick, label: str) -> str:
+    flag = " (unstable)" if p.stable is False else ""
     return (
         f"concurrency {p.concurrency}: {p.throughput:.6g} infer/sec, {label} latency "
         f"{int(p.latency_us)} usec{flag}"
     )
 
 
-def recommendation_lines(rec: Recommendation) -> list[str]:
-    lines = ["Recommended concurrency:"]
+def recommendation_groups(rec: Recommendation) -> list[tuple[list[str], Pick]]:
+    """The rules' picks, one entry per distinct level (by concurrency), naming every rule
+    that chose it, in rule order."""
+    by_level: dict[int, tuple[list[str], Pick]] = {}
+    for key, pick in _picks(rec):
+        if pick is not None:
+            by_level.setdefault(pick.concurrency, ([], pick))[0].append(key)
+    return [by_level[c] for c in sorted(by_level)]
+
+
+def _picks(rec: Recommendation) -> list[tuple[str, Pick | None]]:
     picks = [
         ("max_throughput", rec.max_throughput),
         ("saturation", rec.saturation),
@@ -32,29 +39,61 @@ def recommendation_lines(rec: Recommendation) -> list[str]:
     ]
     if rec.latency_budget_ms is not None:
         picks.append(("latency_budget", rec.latency_budget))
-    for key, pick in picks:
-        meaning = _MEANINGS[key]
-        if key == "latency_budget":
-            meaning += f" ({rec.latency_budget_ms:g} ms)"
-        lines.append(f"  {key:<15} {_pick(pick, rec.latency_label)}  [{meaning}]")
+    return picks
+
+
+def meaning(key: str, rec: Recommendation) -> str:
+    if key == "latency_budget":
+        return f"{_MEANINGS[key]} ({rec.latency_budget_ms:g} ms)"
+    if key == "knee" and not rec.knee_found:
+        return "the last level: the curve has not bent yet (Kneedle); sweep higher to find it"
+    return _MEANINGS[key]
+
+
+def recommendation_lines(rec: Recommendation) -> list[str]:
+    """One line per distinct level: a one-level sweep gives one line, not three."""
+    groups = recommendation_groups(rec)
+    names = [", ".join(keys) for keys, _ in groups]
+    width = max([len(n) for n in names] + [len("latency_budget")])
+    lines = ["Recommended concurrency:"]
+    for name, (keys, pick) in zip(names, groups, strict=True):
+        why = "; ".join(meaning(k, rec) for k in keys)
+        lines.append(f"  {name:<{width}}  {_pick(pick, rec.latency_label)}  [{why}]")
+    if rec.latency_budget_ms is not None and rec.latency_budget is None:
+        lines.append(
+            f"  {'latency_budget':<{width}}  none: no level within {rec.latency_budget_ms:g} ms"
+        )
     return lines
 
 
 def comparison_lines(cmp: Comparison) -> list[str]:
-    lines = [
-        f"A: {cmp.a_source}",
-        f"B: {cmp.b_source}",
+    """The runs by file, what differs between them, then a row per level with a verdict."""
+    lines = [f"A: {cmp.a_name}  ({cmp.a_source})", f"B: {cmp.b_name}  ({cmp.b_source})"]
+    lines += [f"Warning: {w}" for w in cmp.warnings]
+    lat = cmp.latency_label
+    lines.append(
         f"{'conc':>5} {'A infer/s':>11} {'B infer/s':>11} {'change':>8} "
-        f"{f'A {cmp.latency_label} us':>12} {f'B {cmp.latency_label} us':>12} {'change':>8}",
-    ]
+        f"{f'A {lat} us':>12} {f'B {lat} us':>12} {'change':>8} {'noise':>11}  verdict"
+    )
     for d in cmp.levels:
+        noise = f"±{d.throughput_noise:.0%}/{d.latency_noise:.0%}" + ("" if d.noise_known else "?")
+        unstable = [n for n, s in (("A", d.a_stable), ("B", d.b_stable)) if s is False]
         lines.append(
             f"{d.concurrency:>5} {_num(d.a_throughput, '.1f'):>11} "
             f"{_num(d.b_throughput, '.1f'):>11} {_pct(d.throughput_change):>8} "
-            f"{_num(d.a_latency_us, '.0f'):>12} "
-            f"{_num(d.b_latency_us, '.0f'):>12} {_pct(d.latency_change):>8}"
+            f"{_us(d.a_latency_us):>12} "
+            f"{_us(d.b_latency_us):>12} {_pct(d.latency_change):>8} {noise:>11}  "
+            f"{d.verdict}" + (f" (unstable in {' and '.join(unstable)})" if unstable else "")
         )
+    lines.append(
+        cmp.noise_note + " Noise column: throughput/latency band; '?': a default, not measured."
+    )
     return lines
+
+
+def _us(x: float | None) -> str:
+    """Whole microseconds, truncated as perf_analyzer prints them."""
+    return "-" if x is None else str(int(x))
 
 
 def _num(x: float | None, spec: str) -> str:

@@ -17,7 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "compare",
         help="compare two runs (results JSON or perf_analyzer CSV), level by level",
         description="Per concurrency, the change in throughput and latency from run A to "
-        "run B, and their throughput-latency curves overlaid.",
+        "run B and a verdict (better, worse, mixed, within noise) against the spread of the "
+        "runs' own windows (a CSV has none: a stated default band); a warning when the runs "
+        "measured differently (window, percentile, protocol, ...); both curves overlaid.",
     )
     parser.add_argument("a", metavar="A")
     parser.add_argument("b", metavar="B")
