@@ -12,6 +12,7 @@ from typing import Any
 from analysis.stabiliser import StabilityRule
 
 PROTOCOLS = ("http", "grpc")
+SECRET_MASK = "***"  # what is written in place of a header value
 MEASUREMENT_MODES = ("time_windows", "count_windows")
 # How users wait on the network: an OS thread each, blocking (the lightest per request), or
 # cooperatively on gevent (thousands of users per process).
@@ -69,7 +70,11 @@ class SweepSettings:
         return "avg" if self.percentile is None else f"p{self.percentile}"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The settings as results files record them. Header values are credentials more
+        often than not: only their names are written."""
+        data = asdict(self)
+        data["headers"] = {name: SECRET_MASK for name in self.headers}
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SweepSettings:

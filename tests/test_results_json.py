@@ -8,6 +8,7 @@ import pytest
 from analysis import atomic_write
 from analysis.json_writer import write_json
 from analysis.results import SweepResult
+from analysis.settings import SweepSettings
 from analysis.stabiliser import Verdict
 from tests.report_fixtures import sweep_result
 
@@ -67,3 +68,12 @@ def test_a_file_of_another_format_is_refused(tmp_path):
     path.write_text('{"format": "something-else"}')
     with pytest.raises(ValueError, match="not a triton-locust results file"):
         SweepResult.load(path)
+
+
+def test_header_values_never_reach_the_results_file(tmp_path):
+    settings = SweepSettings(model="m", headers={"Authorization": "Bearer SECRET"})
+    path = tmp_path / "r.json"
+    write_json(SweepResult(settings), path)
+    text = path.read_text()
+    assert "SECRET" not in text
+    assert SweepResult.load(path).settings.headers == {"Authorization": "***"}

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-MASK = "***"
+from analysis.settings import SECRET_MASK as MASK
+
 # Settings fields this module does not know yet are shown generically; these words in a
 # field's name mark its values as secret all the same.
 _SECRET_WORDS = ("header", "token", "secret", "password", "auth", "credential")
