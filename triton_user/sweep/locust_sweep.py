@@ -83,6 +83,9 @@ class LocustSweep:
         )
         self._driver.result.server_version = self.server_version
         # Stop pressed in the web UI (or the runner stopping): end the sweep, keep its levels.
+        # On test_stopping, before Locust stops the users: a window measured while they stop
+        # (a master waits for its workers) would count nothing and be kept as a level's.
+        self.environment.events.test_stopping.add_listener(lambda **_: self.stop())
         self.environment.events.test_stop.add_listener(lambda **_: self.stop())
         gevent.spawn(self._run)
 

@@ -1,6 +1,11 @@
 """What all users of one process share: the encoded request, the recorder the sweep cuts
 windows from, and the buffer that hands threaded users' timings to Locust's request event.
-It hangs on Locust's Environment as `environment.triton`."""
+It hangs on Locust's Environment as `environment.triton`.
+
+Locust's statistics (its table, CSV and HTML report) get one row per level: the requests
+are named after the level, `MODEL c=N`. One process learns the level from the sweep's
+level_started; a Locust worker from the master's discard at the start of each level
+(triton_user/sweep/window_channel.py), kept as `environment.triton_level`."""
 
 from __future__ import annotations
 
@@ -27,16 +32,29 @@ class ProcessState:
     recorder: Recorder
     events: EventBuffer = field(init=False)
     environment: Environment | None = None
+    level: int | None = None  # the concurrency the requests are sent at now
+    request_name: str = field(init=False)
 
     def __post_init__(self) -> None:
         self.events = EventBuffer(self.fire)
+        self.set_level(self.level)
+
+    def set_level(self, concurrency: int | None) -> None:
+        """Name the requests after their level, from now on."""
+        self.level = concurrency
+        model = self.plan.settings.model
+        self.request_name = model if concurrency is None else f"{model} c={concurrency}"
+
+    def level_started(self, concurrency: int) -> None:
+        """The sweep's event (one process): before the level's users start."""
+        self.set_level(concurrency)
 
     def fire(self, t: Timing) -> None:
         """Locust's request event for one request: its statistics and UI show it."""
         assert self.environment is not None
         self.environment.events.request.fire(
             request_type=self.plan.request_type,
-            name=self.plan.settings.model,
+            name=self.request_name,
             response_time=(t.end_ns - t.start_ns) / 1e6,
             response_length=t.response_bytes,
             exception=None if t.error is None else RequestFailed(t.error),
@@ -47,6 +65,7 @@ class ProcessState:
 def attach(environment: Environment, plan: RequestPlan) -> ProcessState:
     # A Locust worker records histograms: they are what it ships to the master.
     histograms = getattr(environment, "triton_histograms", False)
-    state = ProcessState(plan, Recorder(histogram=histograms), environment=environment)
+    level = getattr(environment, "triton_level", None) or plan.settings.concurrency_start
+    state = ProcessState(plan, Recorder(histogram=histograms), environment=environment, level=level)
     environment.triton = state  # type: ignore[attr-defined]
     return state

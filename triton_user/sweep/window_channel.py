@@ -5,7 +5,9 @@ The master decides every window's edges on its own clock and tells the workers t
 previous cut: a latency histogram, counts and sums, and how busy it was. Machines' clocks
 never meet: a worker's window is the time between two cut messages as it received them,
 so it lags the master's by one message delay (well under a millisecond on a LAN, against
-windows of seconds). A discard, sent once a level's users all run, drops the ramp.
+windows of seconds). A discard, sent once a level's users all run, drops the ramp; it
+carries the level's concurrency, which a worker names its requests after (Locust's
+statistics get one row per level: triton_user/sweep/process_state.py).
 
 A worker that does not answer in time is missing: the window comes back `incomplete`, and
 the sweep measures the level again rather than under-count it.
@@ -107,6 +109,10 @@ class WorkerCuts:
         now = time.monotonic_ns()
         state = getattr(self.environment, "triton", None)
         reply: dict[str, Any] = {"id": data["id"], "wire_version": distribution.WIRE_VERSION}
+        if data["discard"] and data.get("level") is not None:
+            self.environment.triton_level = data["level"]  # type: ignore[attr-defined]
+            if state is not None:
+                state.set_level(data["level"])
         if state is not None:
             if data["discard"]:
                 state.recorder.discard()
@@ -129,9 +135,14 @@ class MasterSamples:
         self._rejected: set[str] = set()  # asked, answered in another wire version
         self._all_in = gevent.event.Event()
         self._pending_base = 0
+        self._level: int | None = None
         runner = environment.runner
         assert runner is not None
         runner.register_message(WINDOW, self._on_window)
+
+    def level_started(self, concurrency: int) -> None:
+        """The sweep's event: the level its next discard names to the workers."""
+        self._level = concurrency
 
     # The driver's SampleSource ---------------------------------------------------------
     def discard(self) -> None:
@@ -176,9 +187,10 @@ class MasterSamples:
         self._rejected = set()
         self._all_in.clear()
         if self._expected:
-            self.environment.runner.send_message(  # type: ignore[union-attr]
-                CUT, {"id": self._next_id, "discard": discard}
-            )
+            message: dict[str, Any] = {"id": self._next_id, "discard": discard}
+            if discard:
+                message["level"] = self._level
+            self.environment.runner.send_message(CUT, message)  # type: ignore[union-attr]
 
     def _collect(self) -> tuple[list[WindowSample | None], set[str]]:
         """The answers to the last cut, and the workers that gave none in time."""
