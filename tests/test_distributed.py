@@ -12,8 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_profile_e2e import PA_HEADER, REPO, expected_exit, load_levels, profile
+from tests.helpers import (
+    PA_HEADER,
+    REPO,
+    expected_exit,
+    load_levels,
+    profile,
+    wait_for_window,
+)
 from triton_locust.server import free_ports
+
+pytestmark = pytest.mark.server
 
 
 def assert_counts_close_to_server(levels: list[dict]) -> None:
@@ -130,17 +139,6 @@ def one_verbose_level(server, out_json: Path, *cluster: str) -> subprocess.Popen
     return subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO
     )
-
-
-def wait_for_window(master: subprocess.Popen[str], n: int) -> str:
-    """Read a verbose sweep's output until its n-th window ("Pass [n]") is measured."""
-    seen = []
-    assert master.stdout is not None
-    for line in master.stdout:
-        seen.append(line)
-        if f"Pass [{n}]" in line:
-            return "".join(seen)
-    pytest.fail("the sweep ended before measuring its windows:\n" + "".join(seen))
 
 
 def test_a_worker_lost_mid_level_is_measured_again_and_nothing_hangs(triton_server, tmp_path):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.test_profile_e2e import PA_HEADER, REPO, load_levels
+from tests.helpers import PA_HEADER, REPO, load_levels
 from triton_locust.cli import build_parser
 from triton_locust.server import free_ports
 
@@ -119,6 +119,7 @@ def test_the_wheel_the_dockerfile_installs_carries_the_models_and_the_locustfile
     assert "triton_locust/server/models/sleep_5ms/1/model.py" in names
 
 
+@pytest.mark.server
 def test_the_compose_master_and_worker_commands_run_a_sweep(triton_server, tmp_path):
     """compose's own master and worker commands, with the hosts pointed at loopback and
     windows shortened; the master writes the results where compose mounts them."""

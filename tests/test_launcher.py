@@ -11,6 +11,9 @@ import tritonclient.http as httpclient
 
 from triton_locust.server import ServerStartError, TritonServer, free_ports
 
+# Every test starts tritonserver (the last two see it fail to start).
+pytestmark = pytest.mark.server
+
 SAMPLES = {
     "identity_fp32": np.arange(16, dtype=np.float32),
     "sleep_5ms": np.ones((2, 16), dtype=np.float32),

@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_distributed import wait_for_window
-from tests.test_profile_e2e import REPO
+from tests.helpers import REPO, wait_for_window
+
+# Its own server, master and workers, each in a network namespace.
+pytestmark = [pytest.mark.server, pytest.mark.root]
 
 SUBNET = "10.231.7"
 HOSTS = {"srv": 1, "mst": 2, "w1": 3, "w2": 4}

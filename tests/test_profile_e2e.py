@@ -5,57 +5,53 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from analysis.csv_columns import header
+from tests.helpers import PA_HEADER, REPO, expected_exit, load_levels, profile
 
-REPO = Path(__file__).resolve().parents[1]
-PA_HEADER = (
-    "Concurrency,Inferences/Second,Client Send,Network+Server Send/Recv,Server Queue,"
-    "Server Compute Input,Server Compute Infer,Server Compute Output,Client Recv,"
-    "p50 latency,p90 latency,p95 latency,p99 latency"
-)
+pytestmark = pytest.mark.server
+
 # Short windows keep the suite quick; the comparison with perf_analyzer uses real ones.
 FAST = ["-p", "300", "-r", "6"]
-
-
-def profile(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "triton_locust.cli", "profile", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=REPO,
-    )
 
 
 def url(server, protocol: str) -> str:
     return server.grpc_url if protocol == "grpc" else server.http_url
 
 
-def load_levels(path: Path) -> list[dict]:
-    return json.loads(path.read_text())["levels"]
+# How long after the driver's clock a gRPC statistics poll may reach the server. grpcio
+# sends it from a thread of its own, which a loaded machine can leave waiting for a core
+# (measured: up to 12 ms on two cores with two busy loops) while the users go on. An HTTP
+# poll leaves from the driver's own greenlet: no lead worth counting.
+GRPC_POLL_LEAD_S = 0.03
 
 
-def expected_exit(levels: list[dict]) -> int:
-    """perf_analyzer's rule, ours on both entry points: 1 when a level is unstable."""
-    return 1 if any(level["status"] == "unstable" for level in levels) else 0
+def assert_counts_match_server(levels: list[dict], batch: int = 1, protocol: str = "http") -> None:
+    """Per level, the requests the client saw complete in the merged windows against the
+    server's success-count delta over the same windows.
 
-
-def assert_counts_match_server(levels: list[dict], batch: int = 1) -> None:
-    """Per level, the requests the client saw complete in the merged windows equal the
-    server's success-count delta over the same windows, give or take the requests in flight
-    at the two window edges (at most the concurrency at each)."""
+    Every window edge, the level's first too, is the driver's clock and then a statistics
+    poll. At an edge the server is ahead of the client by the requests in flight there (at
+    most the concurrency), plus those completed between the clock and the moment the poll
+    reaches the server. The two edges of the merged windows lead alike and the leads cancel,
+    up to one edge's: twice the concurrency, plus over gRPC what completes in its poll's lead.
+    (The first edge used to poll before its clock: the server was then ahead by a whole
+    poll's worth of requests, dozens on a loaded machine.)"""
     for level in levels:
         merged = level["merged"]
         client = merged["request_count"]
         server = merged["server"]["success_count"]
         assert client > 0
-        assert abs(client - server) <= 2 * level["concurrency"], level["concurrency"]
+        allowed = 2 * level["concurrency"]
+        if protocol == "grpc":
+            per_s = client / (merged["duration_ns"] / 1e9)
+            allowed += math.ceil(per_s * GRPC_POLL_LEAD_S)
+        assert abs(client - server) <= allowed, (level["concurrency"], client, server, allowed)
         assert merged["server"]["inference_count"] == pytest.approx(
             server * batch, abs=2 * batch * level["concurrency"]
         )
@@ -84,7 +80,7 @@ def test_identity_sweep_counts_what_the_server_served(triton_server, tmp_path, p
     levels = load_levels(out_json)
     assert run.returncode == expected_exit(levels)
     assert [lvl["concurrency"] for lvl in levels] == [1, 2, 3]
-    assert_counts_match_server(levels)
+    assert_counts_match_server(levels, protocol=protocol)
     # perf_analyzer's console layout.
     assert "*** Measurement Settings ***" in run.stdout
     for c in (1, 2, 3):
@@ -125,7 +121,7 @@ def test_batched_model_counts_inferences_per_request(triton_server, tmp_path, pr
     [level] = load_levels(out_json)
     assert run.returncode == expected_exit([level])
     assert level["concurrency"] == 2
-    assert_counts_match_server([level], batch=4)
+    assert_counts_match_server([level], batch=4, protocol=protocol)
     merged = level["merged"]
     seconds = merged["duration_ns"] / 1e9
     assert merged["throughput"] == pytest.approx(merged["request_count"] * 4 / seconds)
@@ -157,7 +153,7 @@ def test_string_model_over_both_protocols(triton_server, tmp_path, protocol):
     [level] = load_levels(out_json)
     assert run.returncode == expected_exit([level])
     assert level["merged"]["error_count"] == 0
-    assert_counts_match_server([level], batch=2)
+    assert_counts_match_server([level], batch=2, protocol=protocol)
     assert "Inferences/Second vs. Client p95 Batch Latency" in run.stdout
 
 
@@ -179,7 +175,7 @@ def test_dynamic_dimension_with_shape(triton_server, tmp_path):
     )
     assert run.returncode in (0, 1), run.stderr
     assert out_csv.read_text().splitlines()[0].split(",") == header(
-        [50, 90, 95, 99], verbose=True, stabilizes_on_average=True
+        [50, 90, 95, 99], verbose=True, stabilises_on_average=True
     )
 
 
@@ -279,5 +275,5 @@ def test_cooperative_gevent_users_count_the_same(triton_server, tmp_path, protoc
     levels = load_levels(out_json)
     assert run.returncode == expected_exit(levels)
     assert [lvl["concurrency"] for lvl in levels] == [1, 3]
-    assert_counts_match_server(levels)
+    assert_counts_match_server(levels, protocol=protocol)
     assert json.loads(out_json.read_text())["settings"]["client_io"] == "gevent"

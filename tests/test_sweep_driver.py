@@ -130,15 +130,22 @@ def test_latency_threshold_stops_the_sweep_without_reporting_the_level():
 
 
 class CountedPolls(SyntheticSource):
-    """Two requests a millisecond; counts how often the driver asks how many are pending."""
+    """Ten more requests pending at each time the driver asks, whatever the clock says; keeps
+    how many times it was asked in each window."""
 
     def __init__(self, load: InstantLoad) -> None:
-        super().__init__(load, 2, lambda c, n: 100.0)
-        self.polls = 0
+        super().__init__(load, 20, lambda c, n: 100.0)
+        self.asked = 0
+        self.asked_per_window: list[int] = []
 
     def pending(self) -> int:
-        self.polls += 1
-        return super().pending()
+        self.asked += 1
+        return 10 * self.asked
+
+    def cut(self, start_ns: int, end_ns: int) -> WindowSample:
+        self.asked_per_window.append(self.asked)
+        self.asked = 0
+        return super().cut(start_ns, end_ns)
 
 
 def test_count_windows_wait_for_the_request_count():
@@ -151,10 +158,9 @@ def test_count_windows_wait_for_the_request_count():
     d = SweepDriver(count, source, load, count_poll_s=0.01)
     windows = d.run().levels[0].windows
     assert len(windows) == 3
-    assert all(w.request_count >= 30 for w in windows)
-    # 30 requests take 15 ms: not there at the first poll (10 ms), at the second.
-    assert source.polls >= 2 * len(windows)
-    assert all(w.duration_ns >= 15_000_000 for w in windows)
+    # Sleep, count, again: the count (10, 20, 30) is there at the third look.
+    assert source.asked_per_window == [3, 3, 3]
+    assert all(w.duration_ns >= 25_000_000 for w in windows)  # three sleeps of 10 ms
     assert SweepDriver(count, source, load).count_poll_s == 1.0  # perf_analyzer's second
 
 

@@ -122,8 +122,10 @@ class SweepDriver:
         windows: list[Window] = []
         verdict = Verdict.MEASURE_MORE
         self.source.discard()  # what finished during the ramp belongs to no window
-        stats = self._stats()
+        # Every edge, the first too: the clock, then the server's statistics, so that the
+        # server's counts lead the client's window by the same poll at both of its edges.
         start = self.clock()
+        stats = self._stats()
         remeasured = 0
         while verdict is Verdict.MEASURE_MORE:
             if self._wait_window():
@@ -147,7 +149,8 @@ class SweepDriver:
                 windows.clear()
                 self._start_users(concurrency)
                 self.source.discard()
-                stats, start = self._stats(), self.clock()
+                start = self.clock()
+                stats = self._stats()
                 continue
             windows.append(window)
             verdict = assess(windows, rule)
