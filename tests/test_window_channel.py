@@ -165,11 +165,6 @@ def test_a_worker_locust_already_counts_missing_is_not_waited_for():
     assert window.latencies.count == 10 and window.missing_workers == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MasterSamples counts only the workers it asked: one Locust dropped or marked "
-    "missing between two cuts leaves the window short by its requests, unflagged",
-)
 def test_a_worker_gone_before_the_cut_is_flagged_too():
     samples, runner = master("w1", "w2")
     samples.discard()

@@ -146,10 +146,13 @@ class MasterSamples:
 
     # The driver's SampleSource ---------------------------------------------------------
     def discard(self) -> None:
+        """Tell the workers and go on without waiting for their answers: the driver reads
+        its clock and polls the server right after, and the workers' windows must start as
+        close to that poll as the server's does (waiting here started them a round trip
+        early, counting requests the server's first window did not)."""
         self._send_cut(discard=True)
-        self._collect()
         self._pending_base = self._total_requests()
-        self._before = self._expected  # a level's windows count joins from here
+        self._before = self._expected  # a level's windows count joins and losses from here
 
     def end_window(self) -> None:
         self._send_cut(discard=False)
@@ -161,10 +164,15 @@ class MasterSamples:
         merged = WindowSample.merge(samples) if samples else WindowSample(LatencyHistogram.empty())
         if missing:
             log.warning("workers %s did not answer the window's cut", ", ".join(sorted(missing)))
-        # Locust hands a worker that connects mid-level users at once, moving them mid-window.
+        # Locust hands a worker that connects mid-level users at once, moving them mid-window;
+        # one it dropped or marked missing since the last cut was not even asked, and its
+        # requests are lost to the window all the same.
         joined = self._expected - self._before
+        lost = self._before - self._expected
+        if lost:
+            log.warning("workers %s left during the window", ", ".join(sorted(lost)))
         self._before = self._expected
-        return replace(merged, missing_workers=len(missing), joined_workers=len(joined))
+        return replace(merged, missing_workers=len(missing | lost), joined_workers=len(joined))
 
     def pending(self) -> int:
         """Requests since the last cut, from Locust's own statistics (the workers report
