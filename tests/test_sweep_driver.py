@@ -233,16 +233,19 @@ class Heard:
         self.heard.append(f"ended {result.stop_reason}")
 
 
-def test_the_listeners_hear_the_sweep_each_level_start_window_and_end():
-    heard: list[str] = []
+def two_levels_heard_by(*listeners: object) -> SweepDriver:
     load = InstantLoad()
-    d = SweepDriver(
+    return SweepDriver(
         settings(concurrency_end=2),
         SyntheticSource(load, 20, lambda c, n: 100.0),
         load,
-        events=SweepEvents([Heard(heard)]),
+        events=SweepEvents(listeners),
     )
-    d.run()
+
+
+def test_the_listeners_hear_the_sweep_each_level_start_window_and_end():
+    heard: list[str] = []
+    two_levels_heard_by(Heard(heard)).run()
     assert heard == [
         "sweep",
         "start 1",
@@ -266,14 +269,7 @@ class Broken:
 
 def test_a_failing_listener_is_dropped_and_the_sweep_goes_on():
     heard: list[str] = []
-    load = InstantLoad()
-    d = SweepDriver(
-        settings(concurrency_end=2),
-        SyntheticSource(load, 20, lambda c, n: 100.0),
-        load,
-        events=SweepEvents([Broken(), Heard(heard)]),
-    )
-    result = d.run()
+    result = two_levels_heard_by(Broken(), Heard(heard)).run()
     assert [lvl.concurrency for lvl in result.levels] == [1, 2]
     assert heard[-1] == "ended completed"
 
