@@ -12,11 +12,13 @@ from typing import Any
 
 from analysis.settings import (
     CLIENT_IO,
+    DEFAULT_PORTS,
     INPUT_DATA,
     MEASUREMENT_MODES,
     PROTOCOLS,
     Outputs,
     SweepSettings,
+    host_port,
     parse_headers,
     parse_range,
     parse_shapes,
@@ -283,9 +285,11 @@ def from_values(get: Callable[[str], Any]) -> tuple[SweepSettings, Outputs]:
             "(input-data files are not)"
         )
     shapes = parse_shapes(get("shape") or [])
+    url = get("url") or f"localhost:{DEFAULT_PORTS[protocol]}"
+    host_port(url)  # a URL without a usable port is said here, not by a traceback later
     settings = SweepSettings(
         model=model,
-        url=get("url") or ("localhost:8001" if protocol == "grpc" else "localhost:8000"),
+        url=url,
         protocol=protocol,
         model_version=get("model_version") or "",
         batch_size=get("batch_size"),

@@ -12,6 +12,7 @@ from typing import Any
 from analysis.stabiliser import StabilityRule
 
 PROTOCOLS = ("http", "grpc")
+DEFAULT_PORTS = {"http": 8000, "grpc": 8001}  # perf_analyzer's default -u per protocol
 SECRET_MASK = "***"  # what is written in place of a header value
 MEASUREMENT_MODES = ("time_windows", "count_windows")
 # How users wait on the network: an OS thread each, blocking (the lightest per request), or

@@ -277,6 +277,9 @@ def test_host_port_errors_name_the_flag(url):
         (["-m", "x", "--input-data", "data.json"], "--input-data"),
         (["-m", "x", "--shape", "INPUT0"], "--shape"),
         (["-m", "x", "-H", "nocolon"], "-H"),
+        (["-m", "x", "-u", "localhost:abc"], "-u"),
+        (["-m", "x", "-u", "::::"], "-u"),
+        (["-m", "x", "-u", "https://triton:443"], "-u"),
     ],
 )
 def test_from_values_errors_name_the_flag(argv, named):
