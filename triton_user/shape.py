@@ -9,7 +9,9 @@ form before any load; headless, at the shape's first tick."""
 from __future__ import annotations
 
 import logging
+import time
 
+import gevent
 from locust import LoadTestShape
 from locust.env import Environment
 from locust.runners import MasterRunner
@@ -57,7 +59,17 @@ class ConcurrencySweepShape(LoadTestShape):
         if previous is not None and not previous.done:
             previous.stop()
             previous.finished.wait(PREVIOUS_SWEEP_WAIT_S)
-        self.sweep = None
+        # Locust ignores a Start ("an ongoing shape test") until its shape worker has
+        # returned from stopping the last test, which on a master waits for the workers:
+        # a Start pressed right after a sweep ended would silently do nothing. (The last sweep,
+        # done, makes its tick return None, which ends that worker.)
+        runner = environment.runner
+        deadline = time.monotonic() + PREVIOUS_SWEEP_WAIT_S
+        while runner is not None and runner.shape_greenlet is not None:
+            if runner.shape_greenlet.dead or time.monotonic() > deadline:
+                break
+            gevent.sleep(0.05)
+        self.sweep = None  # only now: meanwhile the old shape worker's tick ends on the done one
         if isinstance(environment.runner, MasterRunner) and environment.runner.worker_count == 0:
             return self._refused(
                 environment,
