@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -26,11 +27,31 @@ def _temporary_beside(target: Path) -> tuple[int, str]:
     return tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
 
 
+def _refuse_special(target: Path) -> None:
+    """A rename would put a results file in place of a device, FIFO or socket (`-f
+    /dev/full` once replaced the device node): only regular files are ours to replace."""
+    try:
+        mode = target.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(f"{target} is a folder")
+    if not stat.S_ISREG(mode):
+        raise OSError(f"{target} is not a regular file (a {_kind(mode)}): give a file path")
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "special file"
+
+
 def check_writable(path: str | Path) -> None:
     """Raise OSError unless `path` can be written: found before a sweep, not after it."""
     target = Path(path)
-    if target.is_dir():
-        raise IsADirectoryError(f"{target} is a folder")
+    _refuse_special(target)
     fd, tmp = _temporary_beside(target)
     os.close(fd)
     os.unlink(tmp)
@@ -54,6 +75,7 @@ def write_bytes(path: str | Path, data: bytes) -> None:
 
 def _replace(target: Path, fill: Callable[[int], None]) -> None:
     """Fill a temporary file beside the target, then rename it over the target."""
+    _refuse_special(target)
     fd, tmp = _temporary_beside(target)
     try:
         fill(fd)

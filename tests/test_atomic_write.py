@@ -29,3 +29,14 @@ def test_writing_through_a_file_in_the_way_names_it_too(tmp_path):
     (tmp_path / "results").write_text("not a folder")
     with pytest.raises(NotADirectoryError, match="results is not a folder"):
         write_text(tmp_path / "results" / "perf.csv", "x")
+
+
+def test_a_fifo_is_refused_before_the_sweep_and_never_replaced(tmp_path):
+    fifo = tmp_path / "perf.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match=f"{fifo} is not a regular file \\(a FIFO\\)"):
+        check_writable(fifo)
+    with pytest.raises(OSError, match="is not a regular file"):
+        write_text(fifo, "x")
+    assert fifo.is_fifo()
+    assert os.listdir(tmp_path) == ["perf.csv"]

@@ -37,7 +37,18 @@ def read_csv(path: str | Path) -> RunSummary:
     }
     has_avg = AVG_LATENCY_COLUMN in table.columns
     rows = []
-    for _, r in numeric.iterrows():
+    first_line: dict[int, int] = {}
+    for i, r in numeric.iterrows():
+        line = int(i) + 2  # the file's line: the header is line 1
+        concurrency = r["Concurrency"]
+        if concurrency < 1 or concurrency != int(concurrency):
+            raise ValueError(f"{path}: line {line}: concurrency {concurrency:g} is not 1 or more")
+        if int(concurrency) in first_line:  # which of two rows to draw? neither, say so
+            raise ValueError(
+                f"{path}: line {line}: concurrency {int(concurrency)} again "
+                f"(first on line {first_line[int(concurrency)]})"
+            )
+        first_line[int(concurrency)] = line
         parts = [float(r[c]) for c in LEADING_COLUMNS[2:]]
         rows.append(
             LevelRow(

@@ -7,7 +7,9 @@ from gevent import monkey
 monkey.patch_all()  # before anything opens a socket: users share one process under gevent
 
 import argparse  # noqa: E402
+import logging  # noqa: E402
 import signal  # noqa: E402
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import gevent  # noqa: E402
@@ -47,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     cluster.add_argument(
         "--processes",
         type=int,
-        default=0,
+        default=None,
         metavar="N",
         help="run a Locust master and N worker processes on this machine",
     )
@@ -102,6 +104,7 @@ def with_default_report(outputs: Outputs) -> Outputs:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_cluster_flags(args)  # before a server is started or a request sent
     if not args.embedded_server:
         return run_sweep(args)
     from triton_locust.server.launcher import ServerStartError, TritonServer, free_ports
@@ -116,12 +119,41 @@ def run(args: argparse.Namespace) -> int:
                 args.url = (
                     server.grpc_url if str(args.protocol).lower() == "grpc" else server.http_url
                 )
-            return run_sweep(args)
+            code = run_sweep(args)
     except ServerStartError as exc:
         raise UserError(f"embedded server: {exc}") from exc
+    if server.kept_log is not None:  # it died mid-sweep: its log says why
+        print(
+            f"triton-locust: the embedded server exited; its log: {server.kept_log}",
+            file=sys.stderr,
+        )
+    return code
+
+
+class LocustAdvice(logging.Filter):
+    """Locust's advice to its own users, kept off perf_analyzer's console: a level's users
+    start at once by design (spawn rate = users), and our console already warns, per
+    window, when the client's CPU cannot keep up. Other warnings and errors still show."""
+
+    ADVICE = (
+        "Your selected spawn rate is very high",
+        "CPU usage above",
+        "CPU usage was too high",
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.ADVICE)
+
+
+def quiet_locust_advice() -> None:
+    # A logger's filters see only its own records: Locust logs the spawn rate on
+    # locust.runners, the CPU warning on the root logger.
+    for name in ("locust.runners", ""):
+        logging.getLogger(name).addFilter(LocustAdvice())
 
 
 def run_sweep(args: argparse.Namespace) -> int:
+    quiet_locust_advice()
     try:
         settings, outputs = from_pa_namespace(args)
     except ValueError as exc:
@@ -151,18 +183,27 @@ def run_sweep(args: argparse.Namespace) -> int:
     return sweep.exit_code
 
 
+def check_cluster_flags(args: argparse.Namespace) -> None:
+    # Left out, --processes means one process; an explicit 0 used to mean that silently.
+    if args.processes is not None and args.processes < 1:
+        raise UserError(
+            f"--processes {args.processes}: must be at least 1 (leave it out for one process)"
+        )
+    if args.expect_workers < 1:
+        raise UserError(f"--expect-workers {args.expect_workers}: must be at least 1")
+
+
 def make_cluster(args: argparse.Namespace, environment: Environment) -> Cluster | None:
     """A master with workers, or None for the single-process run."""
-    if args.processes < 0 or args.expect_workers < 1:
-        raise UserError("--processes and --expect-workers must be positive")
+    check_cluster_flags(args)
     if not (args.processes or args.master):
         return None
     environment.parsed_options = locust_namespace(args)
     if args.master:
         return Cluster(
             environment,
-            args.expect_workers + args.processes,
-            args.processes,
+            args.expect_workers + (args.processes or 0),
+            args.processes or 0,
             args.master_bind_host,
             args.master_bind_port,
         )

@@ -83,6 +83,11 @@ class SweepDriver:
     def __post_init__(self) -> None:
         self._stop = gevent.event.Event()
         self.result = SweepResult(self.settings, started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        # The JSON is rewritten after every level: until the last one, it must not claim
+        # "completed", or a run killed with SIGKILL reads as a finished one.
+        self.result.stop_reason = "running"
+        self._cut_short: LevelResult | None = None  # the level a SweepError ended
+        self._remeasured = 0
 
     def stop(self) -> None:
         """Ask the sweep to end now; the level under way is kept as interrupted."""
@@ -107,8 +112,13 @@ class SweepDriver:
                 if level.verdict is Verdict.INTERRUPTED:
                     self.result.stop_reason = "interrupted"
                     break
+            else:
+                self.result.stop_reason = "completed"
         except SweepError as exc:
             self.result.stop_reason = f"error: {exc}"
+            if self._cut_short is not None:  # the server died mid-level: keep its windows
+                self.result.levels.append(self._cut_short)
+                self.events.level_finished(self._cut_short, self.result)
         except Exception as exc:  # a bug of ours must not lose what was measured
             log.exception("sweep failed")
             self.result.stop_reason = f"error: {exc}"
@@ -117,16 +127,26 @@ class SweepDriver:
 
     def _measure_level(self, concurrency: int) -> LevelResult:
         self.events.level_started(concurrency)
+        windows: list[Window] = []
+        self._remeasured = 0
+        try:
+            return self._measure_windows(concurrency, windows)
+        except SweepError:
+            # Kept as interrupted with the windows it had, as a stopped level is.
+            self._cut_short = self._level(
+                concurrency, windows, Verdict.INTERRUPTED, self._remeasured
+            )
+            raise
+
+    def _measure_windows(self, concurrency: int, windows: list[Window]) -> LevelResult:
         self._start_users(concurrency)
         rule = self.settings.rule
-        windows: list[Window] = []
         verdict = Verdict.MEASURE_MORE
         self.source.discard()  # what finished during the ramp belongs to no window
         # Every edge, the first too: the clock, then the server's statistics, so that the
         # server's counts lead the client's window by the same poll at both of its edges.
         start = self.clock()
         stats = self._stats()
-        remeasured = 0
         while verdict is Verdict.MEASURE_MORE:
             if self._wait_window():
                 verdict = Verdict.INTERRUPTED
@@ -142,10 +162,11 @@ class SweepDriver:
                 rule.percentile,
                 server=None if stats is None or new_stats is None else new_stats - stats,
             )
-            if (window.missing_workers or window.joined_workers) and remeasured < MAX_REMEASURE:
+            moved = window.missing_workers or window.joined_workers
+            if moved and self._remeasured < MAX_REMEASURE:
                 # Never under-count silently, nor keep a window in which Locust moved users
                 # onto a new worker: start the level over with the workers there are now.
-                remeasured += 1
+                self._remeasured += 1
                 windows.clear()
                 self._start_users(concurrency)
                 self.source.discard()
@@ -156,7 +177,7 @@ class SweepDriver:
             verdict = assess(windows, rule)
             self.events.window_measured(concurrency, len(windows), window, verdict)
             start, stats = end, new_stats
-        return self._level(concurrency, windows, verdict, remeasured)
+        return self._level(concurrency, windows, verdict, self._remeasured)
 
     def _level(
         self, concurrency: int, windows: list[Window], verdict: Verdict, remeasured: int = 0
