@@ -164,8 +164,13 @@ def _our_lines(level: LevelResult, settings: SweepSettings) -> list[str]:
     (where perf_analyzer puts its own "not able to keep up" warning)."""
     lines = [*_verdict_lines(level, settings)]
     merged = level.merged
-    if merged is not None and merged.error_count:
-        lines.append(f"  Failed requests: {merged.error_count}")
+    failed = [w.error_count for w in level.windows if w.error_count]
+    if failed:
+        reported = f", {merged.error_count} in the reported windows" if merged is not None else ""
+        lines.append(
+            f"  [WARNING] Failed requests (errors, timeouts): {sum(failed)} in "
+            f"{len(failed)} of {_windows(len(level.windows))}{reported}; not in the figures"
+        )
     if level.remeasured:
         lines.append(
             f"  [WARNING] A Locust worker was lost or joined: the level was measured again "

@@ -222,6 +222,14 @@ FLAGS: tuple[Flag, ...] = (
         choices=CLIENT_IO,
     ),
     Flag(
+        ("--request-timeout-ms",),
+        "--request-timeout-ms",
+        "request_timeout_ms",
+        "a request unanswered this many msec fails as a timeout; its connection is reopened",
+        default=30_000,
+        type=int,
+    ),
+    Flag(
         ("-v", "--verbose"),
         "--verbose-windows",
         "verbose",
@@ -265,7 +273,12 @@ def from_values(get: Callable[[str], Any]) -> tuple[SweepSettings, Outputs]:
     _one_of("--measurement-mode", get("measurement_mode"), MEASUREMENT_MODES)
     _one_of("--client-io", get("client_io"), CLIENT_IO)
     start, end, step = parse_range(get("concurrency_range"))
-    latency_threshold = float(get("latency_threshold_ms") or 0) or None
+    if 0 < end < start:  # a lone START is one level (perf_analyzer): record what will run
+        end = start
+    threshold = float(get("latency_threshold_ms") or 0)
+    if threshold < 0:  # with -l -5 every level would be over it, and nothing reported
+        raise ValueError(f"-l/--latency-threshold {threshold:g}: must not be negative (0: none)")
+    latency_threshold = threshold or None
     if end == 0 and latency_threshold is None:
         raise ValueError("--concurrency-range with END 0 needs -l/--latency-threshold")
     percentile = get("percentile")
@@ -276,8 +289,12 @@ def from_values(get: Callable[[str], Any]) -> tuple[SweepSettings, Outputs]:
     _positive("-r/--max-trials", get("max_trials"))
     _positive("-b/--batch-size", get("batch_size"))
     _positive("--string-length", get("string_length"))
+    _positive("--request-timeout-ms", get("request_timeout_ms"))
     if get("stability_pct") < 0:
         raise ValueError("-s/--stability-percentage must not be negative")
+    budget = get("latency_budget_ms")
+    if budget is not None and float(budget) <= 0:
+        raise ValueError(f"--latency-budget {float(budget):g}: must be above 0 msec")
     input_data = get("input_data")
     if input_data not in INPUT_DATA:
         raise ValueError(
@@ -308,6 +325,7 @@ def from_values(get: Callable[[str], Any]) -> tuple[SweepSettings, Outputs]:
         string_length=get("string_length"),
         headers=parse_headers(get("header")),
         client_io=get("client_io"),
+        request_timeout_ms=get("request_timeout_ms"),
     )
     outputs = Outputs(
         csv=get("csv"),

@@ -5,6 +5,7 @@ table, the CLI, the Locust side and the results file all build on this."""
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -47,6 +48,7 @@ class SweepSettings:
     string_length: int = 128
     headers: dict[str, str] = field(default_factory=dict)
     client_io: str = "threads"  # one of CLIENT_IO
+    request_timeout_ms: int = 30_000  # a request unanswered this long fails as "timeout"
 
     def concurrencies(self) -> Iterator[int]:
         """perf_analyzer's levels: START, +STEP, ... while <= END; a lone START (END below it)
@@ -136,14 +138,31 @@ def parse_range(text: str) -> tuple[int, int, int]:
     return start, end, step
 
 
+# RFC 9110 section 5.1: a field name is a token; a value is visible ASCII, spaces and tabs
+# (obs-text aside), never CR, LF or NUL, which would let a value write headers of its own.
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE = re.compile(r"[\x20-\x7e\t]*")
+
+
 def parse_headers(values: Iterable[str] | None) -> dict[str, str]:
-    """`-H NAME:VALUE` (repeatable) into {NAME: VALUE}."""
+    """`-H NAME:VALUE` (repeatable) into {NAME: VALUE}. Errors name the header, never its
+    value (it may be a secret)."""
     headers = {}
     for value in values or []:
         name, sep, content = value.partition(":")
         if not sep or not name.strip():
-            raise ValueError(f"-H {value!r}: expected NAME:VALUE")
-        headers[name.strip()] = content.strip()
+            raise ValueError("-H: expected NAME:VALUE")
+        name, content = name.strip(), content.strip(" \t")
+        if not _HEADER_NAME.fullmatch(name):
+            raise ValueError(
+                f"-H {name!r}: a header name is letters, digits and !#$%&'*+-.^_`|~ only"
+            )
+        if not _HEADER_VALUE.fullmatch(content):
+            raise ValueError(
+                f"-H {name}: the value may hold only visible ASCII, spaces and tabs "
+                "(no CR, LF or NUL)"
+            )
+        headers[name] = content
     return headers
 
 

@@ -236,7 +236,10 @@ def test_an_unstable_level_is_reported_with_a_warning_line():
 def test_failed_requests_are_said_on_a_line_of_their_own_after_the_blocks():
     text = level_block(level(failed=3), SweepSettings(model="m", percentile=95))
     assert lines(text)[1] == "    Request count: 10"  # the successful ones, as perf_analyzer
-    assert lines(text)[-1] == "  Failed requests: 3"
+    assert lines(text)[-1] == (
+        "  [WARNING] Failed requests (errors, timeouts): 3 in 1 of 1 window, 3 in the reported "
+        "windows; not in the figures"
+    )
     assert "Failed" not in level_block(level(), SweepSettings(model="m", percentile=95))
 
 

@@ -65,6 +65,7 @@ NON_DEFAULT_ARGV: dict[str, list[str]] = {
     "report": ["--report", "out.html"],
     "latency_budget_ms": ["--latency-budget", "40"],
     "client_io": ["--client-io", "gevent"],
+    "request_timeout_ms": ["--request-timeout-ms", "2500"],
     "verbose": ["-v"],
 }
 

@@ -10,12 +10,15 @@ from analysis import console
 from analysis.exit_codes import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
+    EXIT_REQUESTS_FAILED,
     EXIT_UNSTABLE,
     exit_code,
+    failed_requests,
 )
 from analysis.results import SweepResult
 from analysis.stabiliser import Verdict
 from triton_user.outputs.result_files import ResultFiles
+from triton_user.wire.timing import ErrorLog
 
 
 def exit_reason(result: SweepResult, failed: list[str] | tuple[str, ...] = ()) -> str | None:
@@ -36,6 +39,15 @@ def exit_reason(result: SweepResult, failed: list[str] | tuple[str, ...] = ()) -
         if failed:
             reasons.append(f"could not write {', '.join(failed)}")
         return f"exit code {code}: {'; '.join(reasons)}"
+    if code == EXIT_REQUESTS_FAILED:
+        hit = [lvl for lvl in result.levels if any(w.error_count for w in lvl.windows)]
+        where = ", ".join(str(lvl.concurrency) for lvl in hit)
+        n = failed_requests(result)
+        first = f"; first error: {ErrorLog.first}" if ErrorLog.first else ""
+        return (
+            f"exit code {code}: {n} request{'' if n == 1 else 's'} failed "
+            f"(concurrency {where}); the figures count only those that succeeded{first}"
+        )
     if code == EXIT_UNSTABLE:
         settings = result.settings
         unstable = [lvl for lvl in result.levels if lvl.verdict is Verdict.UNSTABLE]
@@ -64,6 +76,9 @@ class ClosingOutput:
         self.out = out
         self.files = files
         self._err = err
+
+    def sweep_started(self, settings: object) -> None:
+        ErrorLog.clear()
 
     def sweep_ended(self, result: SweepResult) -> None:
         if self.files.written:

@@ -47,10 +47,13 @@ class TritonControl:
         self.protocol = protocol
         self._headers = dict(headers or {})
         if protocol == "grpc":
+            # gRPC metadata keys must be lower-case (HTTP/2); grpcio refuses others.
+            self._headers = {k.lower(): v for k, v in self._headers.items()}
             _make_grpcio_cooperative()
             import tritonclient.grpc as grpcclient
 
             self._client: Any = grpcclient.InferenceServerClient(self.url)
+            self._timeout_s = timeout_s  # grpcio's deadline, given with every call
         else:
             import tritonclient.http as httpclient
 
@@ -64,8 +67,10 @@ class TritonControl:
     def _call(self, what: str, fn: Any, *args: Any, returns_json: bool = True) -> Any:
         """Run one tritonclient call; any failure becomes one line naming `what`."""
         kwargs: dict[str, Any] = {"headers": self._headers or None}
-        if self.protocol == "grpc" and returns_json:
-            kwargs["as_json"] = True
+        if self.protocol == "grpc":
+            kwargs["client_timeout"] = self._timeout_s
+            if returns_json:
+                kwargs["as_json"] = True
         try:
             return fn(*args, **kwargs)
         except Exception as exc:  # tritonclient raises many types: socket, gRPC, its own
@@ -81,10 +86,12 @@ class TritonControl:
         return str(self._call(where, self._client.get_server_metadata).get("version", ""))
 
     def signature(self, model: str, version: str = "") -> ModelSignature:
-        what = f"model {model!r} on {self.url}"
+        # -x 99 of a model that exists: the version is what is missing, so say it.
+        named = f"model {model!r}" + (f" version {version}" if version else "")
+        what = f"{named} on {self.url}"
         ready = self._call(what, self._client.is_model_ready, model, version, returns_json=False)
         if not ready:
-            raise ControlError(f"model {model!r} is not loaded and ready on {self.url}")
+            raise ControlError(f"{named} is not loaded and ready on {self.url}")
         metadata = self._call(what, self._client.get_model_metadata, model, version)
         config = self._call(what, self._client.get_model_config, model, version)
         # gRPC's JSON wraps the config in {"config": ...}; HTTP's is the config itself.

@@ -57,11 +57,17 @@ class RequestPlan:
     def new_client(self) -> InferClient:
         """A connection of the settings' client_io: blocking sockets for a user in an OS
         thread ("threads"), gevent's for a cooperative one ("gevent")."""
+        timeout_s = self.settings.request_timeout_ms / 1000
         if self.settings.protocol == "grpc":
             return grpc_client.GrpcInferClient(
-                self.settings.url, self.settings.headers, client_io=self.settings.client_io
+                self.settings.url,
+                self.settings.headers,
+                timeout_s=timeout_s,
+                client_io=self.settings.client_io,
             )
-        return http_client.HttpInferClient(self.settings.url, client_io=self.settings.client_io)
+        return http_client.HttpInferClient(
+            self.settings.url, timeout_s=timeout_s, client_io=self.settings.client_io
+        )
 
     @property
     def request_type(self) -> str:

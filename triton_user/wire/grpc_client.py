@@ -18,8 +18,9 @@ from tritonclient.grpc import service_pb2
 
 from analysis.settings import host_port
 from triton_user.wire.http2 import Http2Connection, Http2Error, encode_headers
+from triton_user.wire.sockets import Backoff, Deadline
 from triton_user.wire.tensor import Tensor
-from triton_user.wire.timing import Timing
+from triton_user.wire.timing import ErrorLog, Timing, timeout_message
 
 INFER_PATH = "/inference.GRPCInferenceService/ModelInfer"
 
@@ -83,6 +84,8 @@ class GrpcInferClient:
             ]
         )
         self._conn: Http2Connection | None = None
+        self._deadline = Deadline(timeout_s, client_io)
+        self._backoff = Backoff(client_io)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -92,20 +95,34 @@ class GrpcInferClient:
     def infer(self, request: bytes) -> Timing:
         """`request` is a serialised ModelInferRequest (see encode_request)."""
         start = time.monotonic_ns()
+        deadline = self._deadline
         try:
             if self._conn is None or self._conn.closed:
                 self._conn = Http2Connection(self._address, self._timeout_s, self._client_io)
+            deadline.arm(self._conn.sock)
             response = self._conn.request(self._header_block, grpc_message(request))
         except (OSError, Http2Error) as exc:
+            deadline.disarm()
             self.close()
             end = time.monotonic_ns()
-            return Timing(start, end, 0, 0, 0, f"gRPC connection failed: {exc}")
+            cause = exc.__cause__ if isinstance(exc, Http2Error) and exc.__cause__ else exc
+            if deadline.timed_out(cause):
+                error = timeout_message(self._timeout_s)
+            else:
+                error = f"gRPC connection failed: {exc}"
+            ErrorLog.note(error)
+            self._backoff.failed()
+            return Timing(start, end, 0, 0, 0, error)
+        deadline.disarm()
+        self._backoff.succeeded()
         error = _status(response.headers)
         if error is None:
             try:
                 service_pb2.ModelInferResponse.FromString(response.body[5:])
             except Exception as exc:  # protobuf's DecodeError has no stable import path
                 error = f"malformed inference response: {exc}"
+        if error is not None:
+            ErrorLog.note(error)
         end = time.monotonic_ns()
         first = response.first_byte_ns or end
         return Timing(start, end, response.sent_ns - start, end - first, len(response.body), error)

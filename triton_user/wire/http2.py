@@ -12,6 +12,7 @@ import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import hpack
 
@@ -96,6 +97,10 @@ class Http2Connection:
             + _frame(SETTINGS, 0, 0, settings)
             + _frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", MAX_WINDOW - DEFAULT_WINDOW))
         )
+
+    @property
+    def sock(self) -> Any:
+        return self._sock
 
     def close(self) -> None:
         if not self.closed:

@@ -15,9 +15,9 @@ import time
 from collections.abc import Mapping, Sequence
 
 from analysis.settings import host_port
-from triton_user.wire.sockets import connect
+from triton_user.wire.sockets import Backoff, Deadline, connect
 from triton_user.wire.tensor import Tensor
-from triton_user.wire.timing import Timing
+from triton_user.wire.timing import ErrorLog, Timing, timeout_message
 
 _CRLF2 = b"\r\n\r\n"
 
@@ -72,6 +72,8 @@ class HttpInferClient:
         self._client_io = client_io
         self._sock: socket.socket | None = None
         self._buf = bytearray()
+        self._deadline = Deadline(timeout_s, client_io)
+        self._backoff = Backoff(client_io)
 
     def _connect(self) -> socket.socket:
         sock = connect(self._address, self._timeout_s, self._client_io)
@@ -87,23 +89,35 @@ class HttpInferClient:
         """Send one pre-encoded request and read its response."""
         start = time.monotonic_ns()
         sent = first = start
+        deadline = self._deadline
         try:
             if self._sock is None:
                 self._sock = self._connect()
             sock = self._sock
+            deadline.arm(sock)
             sock.sendall(request)
             sent = time.monotonic_ns()
             first = self._fill(sock)
             status, length, json_length, keep_alive = self._read_head(sock)
             body = self._read_body(sock, length)
         except (OSError, ValueError) as exc:
+            deadline.disarm()
             self.close()
-            return _failed(start, sent, first, f"HTTP connection failed: {exc}")
+            if deadline.timed_out(exc):
+                failed = _failed(start, sent, first, timeout_message(self._timeout_s))
+            else:
+                failed = _failed(start, sent, first, f"HTTP connection failed: {exc}")
+            self._backoff.failed()
+            return failed
+        deadline.disarm()
+        self._backoff.succeeded()
         if not keep_alive:
             self.close()
         if status != 200:
             return _failed(start, sent, first, _error_message(status, body))
         error = _check_inference_header(body[:json_length] if json_length is not None else body)
+        if error is not None:
+            ErrorLog.note(error)
         end = time.monotonic_ns()
         return Timing(start, end, sent - start, end - first, length, error)
 
@@ -152,6 +166,7 @@ def _error_message(status: int, body: bytes) -> str:
 
 
 def _failed(start: int, sent: int, first: int, error: str) -> Timing:
+    ErrorLog.note(error)
     end = time.monotonic_ns()
     return Timing(start, end, sent - start, end - first, 0, error)
 

@@ -6,6 +6,7 @@ no trip through gevent's hub for every wait)."""
 from __future__ import annotations
 
 import socket
+import time
 from typing import Any
 
 from gevent import monkey
@@ -17,9 +18,10 @@ def _original(name: str) -> Any:
 
 
 def connect(address: tuple[str, int], timeout_s: float, client_io: str) -> socket.socket:
-    """A TCP connection with Nagle off and keepalive on, in blocking mode (no timeout on
-    each operation: under gevent a timed wait arms a timer per call). client_io "threads":
-    the original socket, for a user in an OS thread; "gevent": gevent's."""
+    """A TCP connection with Nagle off and keepalive on. client_io "threads": the original
+    socket, for a user in an OS thread, with `timeout_s` on every operation (the kernel's
+    poll, no timer of ours); "gevent": gevent's, in blocking mode (a timed wait there arms
+    a timer per call), its requests' deadlines kept by a Deadline instead."""
     if client_io == "threads":
         family, kind, proto, _, where = _original("getaddrinfo")(
             address[0], address[1], 0, socket.SOCK_STREAM
@@ -31,5 +33,106 @@ def connect(address: tuple[str, int], timeout_s: float, client_io: str) -> socke
         sock = socket.create_connection(address, timeout=timeout_s)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    sock.settimeout(None)
+    sock.settimeout(timeout_s if client_io == "threads" else None)
     return sock
+
+
+class Deadline:
+    """The deadline of the request in flight on one connection. Threads mode: the socket's
+    own timeout raises TimeoutError. Gevent mode: arming costs a clock read and a dict
+    entry; one watchdog greenlet per process, waking every quarter of the shortest timeout
+    (at most once a second), shuts down the socket of a request past its deadline, which
+    wakes its reader; `expired` then tells the client why its socket failed."""
+
+    def __init__(self, timeout_s: float, client_io: str) -> None:
+        self.timeout_s = timeout_s
+        self._ns = int(timeout_s * 1e9)
+        self._cooperative = client_io != "threads"
+        self._sock: socket.socket | None = None
+        self._due_ns = 0
+        self.expired = False
+
+    def arm(self, sock: socket.socket) -> None:
+        self.expired = False
+        if self._cooperative:
+            self._sock, self._due_ns = sock, time.monotonic_ns() + self._ns
+            _watchdog.watch(self)
+
+    def disarm(self) -> None:
+        if self._cooperative:
+            self._sock = None
+            _watchdog.forget(self)
+
+    def timed_out(self, exc: BaseException) -> bool:
+        """Whether a failure of the request in flight is its deadline passing."""
+        return self.expired or isinstance(exc, TimeoutError)
+
+    def _expire(self, now_ns: int) -> bool:
+        if self._sock is None or now_ns < self._due_ns:
+            return False
+        self.expired = True
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        return True
+
+
+class _Watchdog:
+    def __init__(self) -> None:
+        self._armed: dict[int, Deadline] = {}
+        self._tick_s = 1.0
+        self._greenlet: Any = None
+
+    def watch(self, deadline: Deadline) -> None:
+        self._armed[id(deadline)] = deadline
+        if self._greenlet is None or deadline.timeout_s / 4 < self._tick_s:
+            self._tick_s = min(self._tick_s, max(deadline.timeout_s / 4, 0.005))
+            if self._greenlet is None:
+                import gevent
+
+                self._greenlet = gevent.spawn(self._run)
+
+    def forget(self, deadline: Deadline) -> None:
+        self._armed.pop(id(deadline), None)
+
+    def _run(self) -> None:
+        import gevent
+
+        while True:
+            gevent.sleep(self._tick_s)
+            now = time.monotonic_ns()
+            for key, deadline in list(self._armed.items()):
+                if deadline._expire(now):
+                    self._armed.pop(key, None)
+
+
+_watchdog = _Watchdog()
+
+
+class Backoff:
+    """The wait after a connection failed (refused, reset, timed out), before the next
+    try: 1 ms, doubling to `cap_s`, back to nothing after a success; so that a dead proxy
+    sees a few connects a second, not thousands."""
+
+    def __init__(self, client_io: str, first_s: float = 0.001, cap_s: float = 1.0) -> None:
+        self._first_s, self._cap_s = first_s, cap_s
+        self._next_s = 0.0
+        self._sleep = _original_sleep() if client_io == "threads" else _gevent_sleep
+
+    def failed(self) -> None:
+        self._next_s = min(self._cap_s, self._next_s * 2) if self._next_s else self._first_s
+        self._sleep(self._next_s)
+
+    def succeeded(self) -> None:
+        self._next_s = 0.0
+
+
+def _original_sleep() -> Any:
+    return monkey.get_original("time", "sleep")
+
+
+def _gevent_sleep(seconds: float) -> None:
+    import gevent
+
+    gevent.sleep(seconds)

@@ -16,3 +16,24 @@ class Timing:
     recv_ns: int
     response_bytes: int
     error: str | None = None
+
+
+def timeout_message(timeout_s: float) -> str:
+    """The error of a request its deadline ended (--request-timeout-ms)."""
+    return f"timeout: no response within {timeout_s:g} s"
+
+
+class ErrorLog:
+    """The first error this process's requests met since the sweep started, for the
+    console's closing line (a worker's stay on the worker). Written only on a failure."""
+
+    first: str | None = None
+
+    @classmethod
+    def note(cls, error: str) -> None:
+        if cls.first is None:
+            cls.first = error
+
+    @classmethod
+    def clear(cls) -> None:
+        cls.first = None
