@@ -3,10 +3,15 @@ containers run are run as processes against the embedded server."""
 
 from __future__ import annotations
 
+import base64
+import os
 import re
 import shlex
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -62,7 +67,8 @@ def test_yaml_passes_yamllint():
 
 def test_compose_has_a_server_a_master_and_scalable_workers():
     services = compose()["services"]
-    assert set(services) == {"triton", "master", "worker"}
+    assert set(services) == {"triton", "master", "worker", "webui"}
+    assert services["webui"]["profiles"] == ["webui"]  # not started by a plain `up`
     assert services["triton"]["image"].startswith("nvcr.io/nvidia/tritonserver:")
     assert services["worker"]["deploy"]["replicas"] >= 2
     assert services["master"]["build"]["dockerfile"] == "docker/Dockerfile"
@@ -73,8 +79,10 @@ def test_kubernetes_manifests_are_what_the_issue_lists():
     assert kinds == [
         ("CronJob", "triton-locust-nightly"),
         ("Deployment", "triton-locust-master"),
+        ("Deployment", "triton-locust-webui"),
         ("Deployment", "triton-locust-worker"),
         ("Service", "triton-locust-master"),
+        ("Service", "triton-locust-webui"),
     ]
     for doc in manifests():
         if doc["kind"] == "Deployment":
@@ -85,8 +93,110 @@ def test_kubernetes_manifests_are_what_the_issue_lists():
 def every_command() -> list[list[str]]:
     services = compose()["services"]
     commands = [with_defaults(services[s]["command"]) for s in ("master", "worker")]
-    commands += [c["args"] for d in manifests() if d["kind"] != "Service" for c in containers(d)]
+    commands += [c["args"] for c in k8s_containers() if "command" not in c]  # triton-locust's
     return commands
+
+
+def k8s_containers() -> list[dict]:
+    return [c for d in manifests() if d["kind"] != "Service" for c in containers(d)]
+
+
+def starts_a_web_ui(words: list[str]) -> bool:
+    """A `locust -f` command that is neither headless nor a worker serves Locust's web UI."""
+    text = " ".join(words)
+    return "locust -f" in text and "--headless" not in text and "--worker" not in text
+
+
+def compose_web_ui_script() -> str:
+    webui = compose()["services"]["webui"]
+    assert webui["entrypoint"] == ["sh", "-c"]
+    [script] = webui["command"]
+    return script.replace("$$", "$")  # compose's escape of a literal $
+
+
+def test_every_web_ui_asks_for_a_login_that_is_not_in_the_files():
+    """Whoever reaches Locust's web UI can start a sweep against any URL."""
+    webui = compose()["services"]["webui"]
+    script = compose_web_ui_script()
+    assert starts_a_web_ui(shlex.split(script))
+    assert '--web-auth "$LOCUST_WEB_AUTH"' in script
+    assert 'test -n "$LOCUST_WEB_AUTH"' in script  # no login, no web UI
+    assert webui["environment"] == ["LOCUST_WEB_AUTH"]  # from the caller's environment
+    assert all(str(p).startswith("127.0.0.1:") for p in webui["ports"])
+    for service in compose()["services"].values():
+        words = [*service.get("entrypoint", []), *map(str, service.get("command", []))]
+        assert not starts_a_web_ui(words) or "--web-auth" in " ".join(words)
+    web_uis = [c for c in k8s_containers() if starts_a_web_ui([*c.get("command", []), *c["args"]])]
+    assert web_uis
+    for container in web_uis:
+        args = container["args"]
+        assert args[args.index("--web-auth") + 1] == "$(LOCUST_WEB_AUTH)"
+        [env] = [e for e in container["env"] if e["name"] == "LOCUST_WEB_AUTH"]
+        assert "secretKeyRef" in env["valueFrom"]
+    for doc in manifests():
+        if doc["kind"] == "Service":
+            assert doc["spec"].get("type", "ClusterIP") == "ClusterIP"
+
+
+def test_the_readme_starts_no_web_ui_open_to_other_machines():
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```\w*\n(.*?)```", readme, flags=re.S)
+    commands = [c for b in blocks for c in b.replace("\\\n", " ").splitlines()]
+    web_uis = [c for c in commands if starts_a_web_ui(c.split("#")[0].split())]
+    assert web_uis
+    for line in web_uis:
+        assert "--web-auth" in line or "--web-host 127.0.0.1" in line, line
+
+
+def test_the_compose_web_ui_asks_for_its_login_and_refuses_to_start_without_one(tmp_path):
+    port = free_ports(1)[0]
+    script = compose_web_ui_script()
+    script = script.replace("exec locust", f"exec {BIN / 'locust'}")
+    script = script.replace("/opt/triton-locust/locustfiles", str(REPO / "locustfiles"))
+    # Run here, it must not listen beyond this machine either.
+    script = script.replace("--web-host 0.0.0.0", f"--web-host 127.0.0.1 --web-port {port}")
+    env = {k: v for k, v in os.environ.items() if k != "LOCUST_WEB_AUTH"}
+    refused = subprocess.run(
+        ["sh", "-c", script], capture_output=True, text=True, env=env, timeout=30
+    )
+    assert refused.returncode == 2 and "LOCUST_WEB_AUTH" in refused.stderr
+    web = subprocess.Popen(
+        ["sh", "-c", script],
+        env={**env, "LOCUST_WEB_AUTH": "tester:s3cret"},
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status = http_status(base + "/")
+                break
+            except OSError:
+                assert time.monotonic() < deadline and web.poll() is None, "no web UI"
+                time.sleep(0.3)
+        assert status == 401
+        assert http_status(base + "/swarm", data=b"user_count=1&spawn_rate=1") == 401
+        assert http_status(base + "/triton/state") == 401
+        login = "Basic " + base64.b64encode(b"tester:s3cret").decode()
+        assert http_status(base + "/", headers={"Authorization": login}) == 200
+    finally:
+        web.terminate()
+        try:
+            web.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            web.kill()
+
+
+def http_status(url: str, data: bytes | None = None, headers: dict | None = None) -> int:
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
 
 
 @pytest.mark.parametrize("command", every_command(), ids=lambda c: " ".join(c[:2]))

@@ -56,9 +56,13 @@ def test_stop_leaves_no_process_and_a_bad_repository_fails_fast(tmp_path):
     broken = tmp_path / "repo" / "broken"
     broken.mkdir(parents=True)
     server = TritonServer(*free_ports(3), model_repository=tmp_path / "repo")
-    with pytest.raises(ServerStartError, match="exited"):
+    with pytest.raises(ServerStartError, match="exited") as failed:
         server.start()
     assert not server.running
+    # The log of a start that failed is kept, and named, to find out why.
+    assert server.kept_log is not None and server.kept_log.exists()
+    assert f"(log: {server.kept_log})" in str(failed.value)
+    server.kept_log.unlink()
 
 
 def test_serve_command_reports_a_start_failure_in_one_line(tmp_path):

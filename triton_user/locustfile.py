@@ -1,9 +1,12 @@
 """The locustfile of a triton-locust sweep (see locustfiles/triton_sweep.py for its use)."""
 
+import signal
 from typing import Any
 
+import gevent
 from locust import events
 from locust.env import Environment
+from locust.runners import WorkerRunner
 
 from triton_user.options import register
 from triton_user.shape import ConcurrencySweepShape
@@ -18,6 +21,31 @@ def _triton_tab(environment: Environment, web_ui: Any = None, **_: Any) -> None:
     """The Triton tab on Locust's web UI (one process, or the master of workers)."""
     if web_ui is not None and getattr(environment, "triton_tab", None) is None:
         install(environment, web_ui)
+
+
+@events.init.add_listener
+def _sigterm_ends_sweep(environment: Environment, **_: Any) -> None:
+    """Locust 2.18, headless with a load shape, runs the whole test inside
+    start_automatic_run() and installs its SIGTERM handler only after it returns: a SIGTERM
+    mid-sweep killed the process, its files saying the sweep completed. Stop the sweep
+    instead, as `triton-locust profile` does: the level under way is kept as interrupted,
+    the files are written, and the sweep's exit status (130) is Locust's."""
+    options = environment.parsed_options
+    if options is None or not getattr(options, "headless", False):
+        return  # the web UI's main loop leaves Locust's own handler in place in time
+    if isinstance(environment.runner, WorkerRunner):
+        return  # a worker is not blocked: Locust's handler quits it
+    gevent.signal_handler(signal.SIGTERM, lambda: interrupt(environment))
+
+
+def interrupt(environment: Environment) -> None:
+    shape = environment.shape_class
+    sweep = shape.sweep if isinstance(shape, ConcurrencySweepShape) else None
+    if sweep is not None:
+        sweep.stop()  # its end ends the shape, then Locust shuts down with its exit code
+    elif environment.runner is not None:  # no sweep yet (its preflight): nothing to keep
+        environment.process_exit_code = 130
+        environment.runner.quit()
 
 
 __all__ = ["ConcurrencySweepShape", "TritonUser"]

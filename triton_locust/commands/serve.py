@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from triton_locust.server.launcher import serve_forever
+from triton_locust.server.launcher import LOOPBACK, serve_forever
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="examples:\n"
         "  triton-locust serve\n"
         "  triton-locust serve --http-port 9000 --grpc-port 9001 --metrics-port 9002 "
-        "--model-repository ./models",
+        "--model-repository ./models\n"
+        "  triton-locust serve --host 0.0.0.0   # reachable from other machines, unauthenticated",
     )
     parser.add_argument("--http-port", type=int, default=8000, metavar="PORT", help="HTTP/REST")
     parser.add_argument("--grpc-port", type=int, default=8001, metavar="PORT", help="gRPC")
@@ -27,8 +28,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--model-repository", default=None, metavar="DIR", help="default: the sample models"
     )
+    parser.add_argument(
+        "--host",
+        default=LOOPBACK,
+        metavar="ADDRESS",
+        help="the address to listen on (default: %(default)s, this machine only; 0.0.0.0: every "
+        "interface, open to anyone who reaches it: Triton has no login)",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    return serve_forever(args.http_port, args.grpc_port, args.metrics_port, args.model_repository)
+    return serve_forever(
+        args.http_port, args.grpc_port, args.metrics_port, args.model_repository, host=args.host
+    )

@@ -24,6 +24,9 @@ from pathlib import Path
 from types import TracebackType
 
 SAMPLE_MODELS = Path(__file__).resolve().parent / "models"
+# tritonserver binds every interface by default; ours serves this machine unless told.
+LOOPBACK = "127.0.0.1"
+_EVERY_INTERFACE = ("0.0.0.0", "::", "")
 
 
 class ServerStartError(Exception):
@@ -64,16 +67,26 @@ class TritonServer:
         metrics_port: int = 8002,
         model_repository: str | Path | None = None,
         log_verbose: int = 0,
+        host: str = LOOPBACK,
     ) -> None:
         self.http_port, self.grpc_port, self.metrics_port = http_port, grpc_port, metrics_port
+        self.host = host  # the address all three ports are bound to
         self.model_repository = Path(model_repository or SAMPLE_MODELS).resolve()
         self.log_verbose = log_verbose
         self._workdir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
+        # The log of a server that died or did not start, kept once its folder is gone.
+        self.kept_log: Path | None = None
 
-    http_url = property(lambda self: f"127.0.0.1:{self.http_port}")
-    grpc_url = property(lambda self: f"127.0.0.1:{self.grpc_port}")
-    metrics_url = property(lambda self: f"http://127.0.0.1:{self.metrics_port}/metrics")
+    @property
+    def connect_host(self) -> str:
+        """Where a client on this machine reaches the server."""
+        host = LOOPBACK if self.host in _EVERY_INTERFACE else self.host
+        return f"[{host}]" if ":" in host else host
+
+    http_url = property(lambda self: f"{self.connect_host}:{self.http_port}")
+    grpc_url = property(lambda self: f"{self.connect_host}:{self.grpc_port}")
+    metrics_url = property(lambda self: f"http://{self.connect_host}:{self.metrics_port}/metrics")
 
     @property
     def log_path(self) -> Path:
@@ -99,8 +112,11 @@ class TritonServer:
             str(server_dir / "bin" / "tritonserver"),
             f"--model-repository={self.model_repository}",
             f"--backend-directory={backends}",
+            f"--http-address={self.host}",
             f"--http-port={self.http_port}",
+            f"--grpc-address={self.host}",
             f"--grpc-port={self.grpc_port}",
+            f"--metrics-address={self.host}",
             f"--metrics-port={self.metrics_port}",
             "--allow-metrics=true",
             f"--log-verbose={self.log_verbose}",
@@ -115,9 +131,9 @@ class TritonServer:
             )
         try:
             self._wait_ready(timeout_s)
-        except ServerStartError:
-            self.stop()
-            raise
+        except ServerStartError as exc:
+            self.stop(keep_log=True)
+            raise ServerStartError(f"{exc} (log: {self.kept_log})") from None
 
     def _backends(self, server_dir: Path) -> Path:
         """A backends folder of our own: the Python backend with the stub for our Python."""
@@ -174,8 +190,11 @@ class TritonServer:
         errors = [ln for ln in lines if ln.startswith("E") or "error" in ln.lower()]
         return (errors or lines or ["empty log"])[0 if errors else -1].strip()
 
-    def stop(self, timeout_s: float = 20.0) -> None:
+    def stop(self, timeout_s: float = 20.0, keep_log: bool = False) -> None:
+        """Stop the server and remove its folder; the log is kept (see `kept_log`) when
+        the server exited on its own, or when asked: a crash must stay diagnosable."""
         process, self._process = self._process, None
+        keep_log = keep_log or (process is not None and process.poll() is not None)
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGINT)
             try:
@@ -184,8 +203,21 @@ class TritonServer:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         if self._workdir is not None:
+            if keep_log:
+                self.kept_log = self._keep_log()
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
+
+    def _keep_log(self) -> Path | None:
+        """Move the log out of the folder about to be removed, beside it in the temp dir."""
+        fd, kept = tempfile.mkstemp(prefix="triton-locust-server-", suffix=".log")
+        os.close(fd)
+        try:
+            shutil.move(self.log_path, kept)
+        except OSError:
+            Path(kept).unlink(missing_ok=True)
+            return None
+        return Path(kept)
 
     @property
     def running(self) -> bool:
@@ -202,10 +234,11 @@ def serve_forever(
     grpc_port: int = 8001,
     metrics_port: int = 8002,
     model_repository: str | None = None,
+    host: str = LOOPBACK,
 ) -> int:
     """`triton-locust serve`: run until Ctrl-C or SIGTERM; either stops the server (even
     while it is still starting) and returns 0, without a traceback."""
-    server = TritonServer(http_port, grpc_port, metrics_port, model_repository)
+    server = TritonServer(http_port, grpc_port, metrics_port, model_repository, host=host)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         print("Starting Triton Inference Server ...", flush=True)
@@ -215,12 +248,17 @@ def serve_forever(
         print(f"  gRPC     {server.grpc_url}")
         print(f"  metrics  {server.metrics_url}")
         print(f"  models   {_models(server)}")
+        if host != LOOPBACK:
+            print(f"  listening on {host or 'every interface'}: anyone who reaches it may use it")
         print("Ctrl-C to stop.", flush=True)
         while server.running:
             time.sleep(0.5)
-        # stop() below removes the log: its telling line goes with the error.
         reason = server._log_reason()
-        print(f"triton-locust serve: error: tritonserver exited: {reason}", file=sys.stderr)
+        server.stop()  # it exited on its own: the log is kept, out of the removed folder
+        print(
+            f"triton-locust serve: error: tritonserver exited: {reason} (log: {server.kept_log})",
+            file=sys.stderr,
+        )
         return 1
     except ServerStartError as exc:
         print(f"triton-locust serve: error: {exc}", file=sys.stderr)

@@ -27,8 +27,10 @@ from typing import Any
 
 import gevent
 import gevent.event
+import zmq.green as zmq
 from locust.env import Environment
-from locust.runners import STATE_RUNNING
+from locust.runners import STATE_RUNNING, STATE_SPAWNING
+from zmq.utils.monitor import recv_monitor_message
 
 from analysis import distribution
 from analysis.distribution import LatencyHistogram, WireVersionError, check_wire_version
@@ -43,6 +45,9 @@ REPLY_TIMEOUT_S = 10.0
 # A worker says hello the moment it is connected: one silent this long predates the
 # handshake (its histograms are of another format), and a master silent this long too.
 HELLO_TIMEOUT_S = 10.0
+# A worker running users whose connection to the master stays down this long (a few of
+# Locust's 1 s heartbeats) stops its load and quits: the master was killed or is gone.
+MASTER_LOST_S = 3.0
 
 
 def sample_to_wire(sample: WindowSample) -> dict[str, Any]:
@@ -75,7 +80,12 @@ class WorkerCuts:
     """Worker side: say which wire version it speaks, then answer each cut with what this
     process recorded since the last one."""
 
-    def __init__(self, environment: Environment, hello_timeout_s: float = HELLO_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        environment: Environment,
+        hello_timeout_s: float = HELLO_TIMEOUT_S,
+        master_lost_s: float = MASTER_LOST_S,
+    ) -> None:
         self.environment = environment
         self._since = time.monotonic_ns()
         self.welcomed = gevent.event.Event()
@@ -87,6 +97,7 @@ class WorkerCuts:
         # Locust's worker runner is connected by now (it waited for the master's ack).
         runner.send_message(HELLO, {"wire_version": distribution.WIRE_VERSION})
         runner.greenlet.spawn(self._await_welcome, hello_timeout_s)
+        runner.greenlet.spawn(self._watch_master, master_lost_s)
 
     def _await_welcome(self, timeout_s: float) -> None:
         if not self.welcomed.wait(timeout_s):
@@ -95,6 +106,37 @@ class WorkerCuts:
                 f"histogram wire version {distribution.WIRE_VERSION}: the master's is none (a "
                 "release before the handshake); quitting"
             )
+
+    def _watch_master(self, lost_after_s: float) -> None:
+        """Locust 2.18's worker never notices a dead master: its heartbeats go into ZeroMQ's
+        queue, its master sends none, and it reconnects forever, its users still sending
+        load. Watch the connection itself (ZeroMQ's socket monitor: the master's death
+        closes its TCP connections); a master back within lost_after_s (one restarted on
+        the same port) is forgiven."""
+        runner: Any = self.environment.runner
+        client, monitor, lost_since = None, None, None
+        while True:
+            if runner.client is not client:  # Locust's reset_connection makes a new one
+                client, lost_since = runner.client, None
+                monitor = client.socket.get_monitor_socket(
+                    zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED
+                )
+            assert monitor is not None
+            if monitor.poll(500):
+                event = recv_monitor_message(monitor)["event"]
+                if event == zmq.EVENT_DISCONNECTED and lost_since is None:
+                    lost_since = time.monotonic()
+                elif event == zmq.EVENT_CONNECTED:
+                    lost_since = None
+            if lost_since is None or time.monotonic() - lost_since < lost_after_s:
+                continue
+            if runner.state in (STATE_SPAWNING, STATE_RUNNING):
+                self._quit(
+                    f"lost the connection to the master {runner.master_host}:"
+                    f"{runner.master_port} {lost_after_s:.0f} s ago while sending load: "
+                    "stopping it and quitting"
+                )
+                return
 
     def _on_refused(self, msg: Any, **_: Any) -> None:
         self._quit(msg.data["line"])
