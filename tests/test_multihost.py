@@ -122,7 +122,9 @@ def test_a_worker_cut_off_mid_level_across_hosts(network: Network, tmp_path: Pat
     out_json = tmp_path / "net.json"
     processes: list[subprocess.Popen[str]] = []
     try:
-        processes.append(network.run("srv", "serve", stdout=subprocess.DEVNULL))
+        # The server's host is its own namespace: it listens on its link's address there.
+        serve = ("serve", "--host", network.address("srv"))
+        processes.append(network.run("srv", *serve, stdout=subprocess.DEVNULL))
         wait_ready(network)
         master = network.run(
             "mst",

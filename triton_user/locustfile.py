@@ -1,6 +1,7 @@
 """The locustfile of a triton-locust sweep (see locustfiles/triton_sweep.py for its use)."""
 
 import signal
+import sys
 from typing import Any
 
 import gevent
@@ -43,9 +44,12 @@ def interrupt(environment: Environment) -> None:
     sweep = shape.sweep if isinstance(shape, ConcurrencySweepShape) else None
     if sweep is not None:
         sweep.stop()  # its end ends the shape, then Locust shuts down with its exit code
-    elif environment.runner is not None:  # no sweep yet (its preflight): nothing to keep
-        environment.process_exit_code = 130
-        environment.runner.quit()
+    else:  # no sweep yet (its preflight, or waiting for workers): nothing to keep
+        if environment.runner is not None:
+            environment.runner.quit()
+        # Raised in this greenlet, gevent hands SystemExit to the main one: Locust may be
+        # in its wait for --expect-workers, which a quit alone does not end.
+        sys.exit(130)
 
 
 __all__ = ["ConcurrencySweepShape", "TritonUser"]
