@@ -54,13 +54,13 @@ def new_client(protocol: str, port: int, timeout_s: float, client_io: str = "thr
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_a_stalled_server_gives_timeouts_within_the_deadline(silent_port, protocol):
-    client = new_client(protocol, silent_port, 0.3)
+    client = new_client(protocol, silent_port, 0.1)
     for _ in range(2):  # the second request runs on a new connection
         began = time.monotonic()
         t = client.infer(PAYLOAD)
         took = time.monotonic() - began
         assert t.error is not None and t.error.startswith("timeout"), t.error
-        assert 0.25 <= took < 1.5, took
+        assert 0.08 <= took < 1.0, took
         assert (client._sock if protocol == "http" else client._conn) is None  # closed
     client.close()
 
@@ -71,7 +71,7 @@ import time, sys
 from tests.test_wire_faults import new_client, PAYLOAD
 import gevent
 def one(protocol):
-    client = new_client(protocol, int(sys.argv[1]), 0.3, "gevent")
+    client = new_client(protocol, int(sys.argv[1]), 0.1, "gevent")
     began = time.monotonic()
     t = client.infer(PAYLOAD)
     return t.error, time.monotonic() - began
@@ -80,7 +80,7 @@ gevent.joinall(jobs, timeout=5)
 for job in jobs:
     error, took = job.value
     assert error.startswith("timeout"), error
-    assert 0.25 <= took < 1.5, took
+    assert 0.08 <= took < 1.0, took
 print("ok")
 """
 
@@ -100,11 +100,11 @@ def test_a_stalled_server_gives_timeouts_under_gevent(silent_port):
 def test_a_refused_connection_is_retried_with_backoff(closed_port, protocol):
     client = new_client(protocol, closed_port, 1.0)
     failures, began = 0, time.monotonic()
-    while time.monotonic() - began < 1.0:
+    while time.monotonic() - began < 0.5:
         t = client.infer(PAYLOAD)
         assert t.error is not None and "connection failed" in t.error
         failures += 1
-    assert failures <= 30, failures  # 1, 2, 4, ... 512 ms: about ten tries in a second
+    assert failures <= 15, failures  # 1, 2, 4, ... 256 ms: about nine tries in half a second
 
 
 def test_backoff_doubles_to_its_cap_and_resets_on_success():
