@@ -12,6 +12,16 @@ from analysis.stabiliser import Verdict
 EXIT_OK, EXIT_UNSTABLE, EXIT_BAD_INPUT, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_REQUESTS_FAILED = 4
 
+# What each code means, in words: for --help and the closing line alike.
+EXIT_MEANINGS = (
+    (EXIT_OK, "every level stable"),
+    (EXIT_UNSTABLE, "a level did not stabilise (reported, flagged)"),
+    (EXIT_BAD_INPUT, "bad input (nothing sent)"),
+    (EXIT_ERROR, "an error, or a file not written (what was measured is kept)"),
+    (EXIT_REQUESTS_FAILED, "requests failed (errors or timeouts)"),
+    (EXIT_INTERRUPTED, "interrupted"),
+)
+
 
 def failed_requests(result: SweepResult) -> int:
     """Requests that failed in any window of any level, interrupted ones too."""

@@ -16,6 +16,7 @@ import gevent  # noqa: E402
 import locust  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
+from analysis.exit_codes import EXIT_MEANINGS  # noqa: E402
 from analysis.flag_table import FLAGS  # noqa: E402
 from analysis.settings import Outputs  # noqa: E402
 from triton_locust.errors import UserError  # noqa: E402
@@ -35,8 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Sweep concurrency against a Triton model with Locust, level by level as "
         "perf_analyzer does, print its figures in its layout and write its CSV, our JSON and "
         "an HTML report. Takes perf_analyzer's flags; on a terminal a status line shows the "
-        "level under way. Exit code: 0, 1 a level did not stabilise (reported, flagged), "
-        "2 bad input, 3 error or a file not written, 130 interrupted.",
+        "level under way. Exit codes: "
+        + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_MEANINGS)
+        + ".",
         epilog=EXAMPLES + "\n\n" + locust_spellings(),
     )
     add_pa_flags(parser)
