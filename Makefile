@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-pure lint bench chromium
+.PHONY: demo test test-pure lint bench chromium services
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,13 @@ demo: $(BIN)/.installed
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
-test: $(BIN)/.installed chromium
+# The real services the scheduled-run tests talk to (Debian's packages, started by the tests
+# as plain processes): PostgreSQL for a shared history, Prometheus's Pushgateway.
+services:
+	@{ test -x /usr/lib/postgresql/15/bin/postgres && command -v prometheus-pushgateway >/dev/null; } || \
+		{ apt-get update -qq && apt-get install -y -qq postgresql prometheus-pushgateway >/dev/null; }
+
+test: $(BIN)/.installed chromium services
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 

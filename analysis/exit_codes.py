@@ -11,6 +11,10 @@ from analysis.stabiliser import Verdict
 # sweep that otherwise ended; it outranks 1, since its figures leave failures out.
 EXIT_OK, EXIT_UNSTABLE, EXIT_BAD_INPUT, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_REQUESTS_FAILED = 4
+# `triton-locust run`: a check failed (an SLO of the plan, or a level worse than the
+# baseline). 99, as k6 exits when a threshold fails; it outranks 4 and 1, which a plan can
+# turn into checks of their own (`errors == 0`, `unstable_levels == 0`).
+EXIT_CHECK_FAILED = 99
 
 # What each code means, in words: for --help and the closing line alike.
 EXIT_MEANINGS = (
@@ -21,6 +25,29 @@ EXIT_MEANINGS = (
     (EXIT_REQUESTS_FAILED, "requests failed (errors or timeouts)"),
     (EXIT_INTERRUPTED, "interrupted"),
 )
+
+
+# What `triton-locust run` says of itself: the same codes, and 99.
+RUN_EXIT_MEANINGS = EXIT_MEANINGS[:-1] + (
+    (EXIT_CHECK_FAILED, "a check failed (an SLO, or a level worse than the baseline)"),
+    EXIT_MEANINGS[-1],
+)
+# Which code a run of several scenarios exits with: the first of these any scenario had.
+RUN_PRECEDENCE = (
+    EXIT_INTERRUPTED,
+    EXIT_ERROR,
+    EXIT_BAD_INPUT,
+    EXIT_CHECK_FAILED,
+    EXIT_REQUESTS_FAILED,
+    EXIT_UNSTABLE,
+    EXIT_OK,
+)
+
+
+def worst_exit(codes: list[int]) -> int:
+    """The exit code of a run whose scenarios ended with `codes` (0 for none)."""
+    rank = {code: i for i, code in enumerate(RUN_PRECEDENCE)}
+    return min(codes, key=lambda c: rank.get(c, rank[EXIT_ERROR]), default=EXIT_OK)
 
 
 def failed_requests(result: SweepResult) -> int:

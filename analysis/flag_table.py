@@ -6,6 +6,7 @@ SweepSettings and Outputs through `from_values`."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from analysis.settings import (
     PROTOCOLS,
     Outputs,
     SweepSettings,
+    headers_from_env,
     host_port,
     parse_headers,
     parse_range,
@@ -177,6 +179,16 @@ FLAGS: tuple[Flag, ...] = (
         secret=True,
     ),
     Flag(
+        ("--header-from-env",),
+        "--header-from-env",
+        "header_from_env",
+        "like -H, the value read from an environment variable: 'NAME:ENV_VARIABLE' "
+        "(repeatable; for plans, CronJobs and Secrets)",
+        default=None,
+        action="append",
+        metavar="NAME:VAR",
+    ),
+    Flag(
         ("-f", "--filename"),
         "--results-csv",
         "csv",
@@ -323,7 +335,9 @@ def from_values(get: Callable[[str], Any]) -> tuple[SweepSettings, Outputs]:
         input_data=input_data,
         shapes=shapes,
         string_length=get("string_length"),
-        headers=parse_headers(get("header")),
+        headers=parse_headers(
+            (get("header") or []) + headers_from_env(get("header_from_env"), os.environ)
+        ),
         client_io=get("client_io"),
         request_timeout_ms=get("request_timeout_ms"),
     )

@@ -80,6 +80,7 @@ class SweepResult:
     stop_reason: str = "completed"
     started_at: str = ""
     server_version: str = ""
+    model_config: dict[str, Any] = field(default_factory=dict)  # as the server gave it
 
     @property
     def reported_levels(self) -> list[LevelResult]:
@@ -94,6 +95,7 @@ class SweepResult:
             "stop_reason": self.stop_reason,
             "started_at": self.started_at,
             "server_version": self.server_version,
+            "model_config": self.model_config,
             "levels": [lvl.to_dict() for lvl in self.levels],
         }
 
@@ -107,6 +109,7 @@ class SweepResult:
             stop_reason=data.get("stop_reason", "completed"),
             started_at=data.get("started_at", ""),
             server_version=data.get("server_version", ""),
+            model_config=dict(data.get("model_config") or {}),
         )
 
     @classmethod

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -164,6 +164,24 @@ def parse_headers(values: Iterable[str] | None) -> dict[str, str]:
             )
         headers[name] = content
     return headers
+
+
+def headers_from_env(values: Iterable[str] | None, environ: Mapping[str, str]) -> list[str]:
+    """`--header-from-env NAME:VARIABLE` (repeatable) into `-H`'s NAME:VALUE form, the value
+    read from the environment: a plan, a CronJob or a shell history then holds only the
+    variable's name (a Kubernetes Secret fills it). Errors name the variable, never a value."""
+    pairs = []
+    for value in values or []:
+        name, sep, variable = value.partition(":")
+        name, variable = name.strip(), variable.strip()
+        if not sep or not name or not variable:
+            raise ValueError(f"--header-from-env {value!r}: expected NAME:ENV_VARIABLE")
+        if variable not in environ:
+            raise ValueError(
+                f"--header-from-env {name}: the environment variable {variable} is not set"
+            )
+        pairs.append(f"{name}:{environ[variable]}")
+    return pairs
 
 
 def parse_shapes(values: Sequence[str]) -> dict[str, list[int]]:

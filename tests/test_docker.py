@@ -4,6 +4,7 @@ containers run are run as processes against the embedded server."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import shlex
@@ -17,8 +18,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
+from analysis.plan import parse_plan
+from analysis.run_record import RunRecord
 from tests.helpers import PA_HEADER, REPO, load_levels
+from tests.pushgateway_service import pushgateway_binary, pushgateway_url  # noqa: F401
+from triton_locust import pushgateway
 from triton_locust.cli import build_parser
 from triton_locust.server import free_ports
 
@@ -40,6 +46,9 @@ def manifests() -> list[dict]:
 def with_defaults(args: list[str]) -> list[str]:
     """Compose's ${VAR:-default} as compose would fill it with nothing set."""
     return [re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(a)) for a in args]
+
+
+WORKLOADS = ("Deployment", "CronJob")
 
 
 def containers(doc: dict) -> list[dict]:
@@ -67,8 +76,18 @@ def test_yaml_passes_yamllint():
 
 def test_compose_has_a_server_a_master_and_scalable_workers():
     services = compose()["services"]
-    assert set(services) == {"triton", "master", "worker", "webui"}
+    assert set(services) == {
+        "triton",
+        "master",
+        "worker",
+        "webui",
+        "scheduled",
+        "pushgateway",
+        "prometheus",
+        "grafana",
+    }
     assert services["webui"]["profiles"] == ["webui"]  # not started by a plain `up`
+    assert services["scheduled"]["profiles"] == ["scheduled"]  # nor a second sweep
     assert services["triton"]["image"].startswith("nvcr.io/nvidia/tritonserver:")
     assert services["worker"]["deploy"]["replicas"] >= 2
     assert services["master"]["build"]["dockerfile"] == "docker/Dockerfile"
@@ -77,10 +96,14 @@ def test_compose_has_a_server_a_master_and_scalable_workers():
 def test_kubernetes_manifests_are_what_the_issue_lists():
     kinds = sorted((d["kind"], d["metadata"]["name"]) for d in manifests())
     assert kinds == [
+        ("ConfigMap", "triton-locust-plan"),
         ("CronJob", "triton-locust-nightly"),
+        ("Deployment", "pushgateway"),
         ("Deployment", "triton-locust-master"),
         ("Deployment", "triton-locust-webui"),
         ("Deployment", "triton-locust-worker"),
+        ("PersistentVolumeClaim", "triton-locust-history"),
+        ("Service", "pushgateway"),
         ("Service", "triton-locust-master"),
         ("Service", "triton-locust-webui"),
     ]
@@ -92,13 +115,17 @@ def test_kubernetes_manifests_are_what_the_issue_lists():
 
 def every_command() -> list[list[str]]:
     services = compose()["services"]
-    commands = [with_defaults(services[s]["command"]) for s in ("master", "worker")]
-    commands += [c["args"] for c in k8s_containers() if "command" not in c]  # triton-locust's
+    commands = [with_defaults(services[s]["command"]) for s in ("master", "worker", "scheduled")]
+    commands += [
+        c["args"]
+        for c in k8s_containers()
+        if c["image"].startswith("triton-locust:") and "command" not in c  # its entrypoint
+    ]
     return commands
 
 
 def k8s_containers() -> list[dict]:
-    return [c for d in manifests() if d["kind"] != "Service" for c in containers(d)]
+    return [c for d in manifests() if d["kind"] in WORKLOADS for c in containers(d)]
 
 
 def starts_a_web_ui(words: list[str]) -> bool:
@@ -202,7 +229,7 @@ def http_status(url: str, data: bytes | None = None, headers: dict | None = None
 @pytest.mark.parametrize("command", every_command(), ids=lambda c: " ".join(c[:2]))
 def test_every_container_command_is_a_valid_triton_locust_command(command):
     args = build_parser().parse_args(command)  # argparse exits on a bad one
-    assert args.command in ("profile", "worker")
+    assert args.command in ("profile", "worker", "run")
 
 
 def test_the_wheel_the_dockerfile_installs_carries_the_models_and_the_locustfile(tmp_path):
@@ -260,3 +287,275 @@ def test_the_compose_master_and_worker_commands_run_a_sweep(triton_server, tmp_p
     assert (tmp_path / "perf.csv").read_text().splitlines()[0] == PA_HEADER
     assert [lvl["concurrency"] for lvl in load_levels(tmp_path / "perf.json")] == [1, 2]
     assert (tmp_path / "perf.html").exists()
+
+
+# -- scheduled runs: the CronJob, the Pushgateway, Prometheus and Grafana -----------------
+
+
+def k8s(kind: str, name: str | None = None) -> dict:
+    [doc] = [d for d in manifests() if d["kind"] == kind and name in (None, d["metadata"]["name"])]
+    return doc
+
+
+def cronjob_plan() -> str:
+    """The plan the CronJob runs: the ConfigMap file its first argument names."""
+    [container] = containers(k8s("CronJob"))
+    plan_path = Path(container["args"][1])
+    [mount] = [m for m in container["volumeMounts"] if Path(m["mountPath"]) == plan_path.parent]
+    spec = k8s("CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    [volume] = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+    configmap = k8s("ConfigMap", volume["configMap"]["name"])
+    return configmap["data"][plan_path.name]
+
+
+def plan_env(container: dict) -> dict[str, str]:
+    """The environment variables the container takes from Secrets, filled for a test."""
+    return {
+        e["name"]: f"test value of {e['name']}"
+        for e in container.get("env", [])
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+
+
+def test_the_cronjob_runs_its_plan_one_run_at_a_time_keeping_its_history():
+    cronjob = k8s("CronJob")
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    [container] = containers(cronjob)
+    args = container["args"]
+    assert args[:2] == ["run", "/plan/plan.yaml"]
+    assert args[args.index("--baseline") + 1] == "latest"
+    history = Path(args[args.index("--history") + 1])
+    assert Path(args[args.index("--junit") + 1]).parent == history.parent
+    # The history's folder is the claim's volume: it outlives the pod.
+    [mount] = [m for m in container["volumeMounts"] if Path(m["mountPath"]) == history.parent]
+    spec = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    [volume] = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+    claim = volume["persistentVolumeClaim"]["claimName"]
+    assert k8s("PersistentVolumeClaim", claim)["spec"]["accessModes"] == ["ReadWriteOnce"]
+    # It pushes to the Pushgateway's Service, at its port.
+    service = k8s("Service", "pushgateway")
+    [port] = service["spec"]["ports"]
+    assert args[args.index("--pushgateway") + 1] == f"http://pushgateway:{port['port']}"
+
+
+def test_the_plans_header_values_come_from_secrets_never_from_the_files(monkeypatch):
+    [container] = containers(k8s("CronJob"))
+    secret_env = plan_env(container)
+    text = cronjob_plan()
+    scenarios = yaml.safe_load(text)["scenarios"]
+    wanted = {spec.split(":", 1)[1] for s in scenarios for spec in s.get("header-from-env", [])}
+    assert wanted and wanted <= set(secret_env)  # every header's variable is from a Secret
+    for name, value in secret_env.items():
+        monkeypatch.setenv(name, value)
+    plan = parse_plan(text)  # the lead's own checks: keys, SLOs, no header written
+    assert [s.name for s in plan.scenarios] == [s["name"] for s in scenarios]
+    for scenario in plan.scenarios:
+        assert not any("test value" in a for a in scenario.argv)
+
+
+def test_the_compose_plan_is_the_cronjobs_less_its_login():
+    def without_login(text: str) -> list[dict]:
+        scenarios = yaml.safe_load(text)["scenarios"]
+        return [{k: v for k, v in s.items() if k != "header-from-env"} for s in scenarios]
+
+    compose_plan = (DOCKER / "plan.yaml").read_text()
+    assert without_login(compose_plan) == without_login(cronjob_plan())
+    parse_plan(compose_plan)  # needs no environment
+    scheduled = compose()["services"]["scheduled"]
+    assert "./plan.yaml:/plan/plan.yaml:ro" in scheduled["volumes"]
+    [container] = containers(k8s("CronJob"))
+    cron_args = container["args"]
+    assert scheduled["command"][: cron_args.index("--history")] == cron_args[:2]
+    assert "http://pushgateway:9091" in scheduled["command"]
+
+
+def test_prometheus_scrapes_the_pushgateway_keeping_the_pushed_labels():
+    services = compose()["services"]
+    prometheus = services["prometheus"]
+    config_mount = "./prometheus.yml:/etc/prometheus/prometheus.yml:ro"
+    assert config_mount in prometheus["volumes"]
+    assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus["command"]
+    config = yaml.safe_load((DOCKER / "prometheus.yml").read_text())
+    [job] = [j for j in config["scrape_configs"] if j["job_name"] == "pushgateway"]
+    assert job["honor_labels"] is True  # the pushed job and scenario labels stay
+    [targets] = job["static_configs"]
+    assert targets["targets"] == ["pushgateway:9091"]
+    assert services["pushgateway"]["image"].startswith("prom/pushgateway:")
+    for name in ("pushgateway", "prometheus", "grafana"):  # this machine's only
+        assert all(str(p).startswith("127.0.0.1:") for p in services[name]["ports"])
+
+
+def test_grafana_is_provisioned_with_prometheus_and_the_dashboard():
+    grafana = compose()["services"]["grafana"]
+    mounts = {v.split(":")[0]: v.split(":")[1] for v in grafana["volumes"]}
+    datasource = yaml.safe_load((DOCKER / "grafana" / "datasource.yaml").read_text())
+    [source] = datasource["datasources"]
+    assert source["type"] == "prometheus" and source["url"] == "http://prometheus:9090"
+    assert mounts["./grafana/datasource.yaml"].startswith("/etc/grafana/provisioning/datasources/")
+    providers = yaml.safe_load((DOCKER / "grafana" / "dashboards.yaml").read_text())
+    [provider] = providers["providers"]
+    assert mounts["./grafana/dashboards.yaml"].startswith("/etc/grafana/provisioning/dashboards/")
+    assert Path(mounts["./grafana/triton-locust.json"]).parent == Path(provider["options"]["path"])
+    assert "GF_SECURITY_ADMIN_PASSWORD" in grafana["environment"]  # from the caller, not here
+
+
+def dashboard() -> dict:
+    return json.loads((DOCKER / "grafana" / "triton-locust.json").read_text())
+
+
+def promql(board: dict) -> list[str]:
+    """Every PromQL expression of the dashboard: its panels' and its variables' queries."""
+    exprs = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
+    for variable in board["templating"]["list"]:
+        if variable["type"] == "query":
+            query = variable["query"]
+            exprs.append(query["query"] if isinstance(query, dict) else query)
+    return exprs
+
+
+def test_the_dashboard_draws_only_the_metrics_push_run_emits():
+    board = dashboard()
+    exprs = promql(board)
+    named = [set(re.findall(r"\btriton_locust_\w+", e)) for e in exprs]
+    assert all(named), "an expression that draws none of our metrics"
+    used = set().union(*named)
+    assert used <= set(pushgateway.METRICS), used - set(pushgateway.METRICS)
+    for metric in (
+        pushgateway.THROUGHPUT,
+        pushgateway.LATENCY,
+        pushgateway.RECOMMENDED,
+        pushgateway.CHECK_PASSED,
+        pushgateway.EXIT_CODE,
+    ):
+        assert metric in used
+    assert any(pushgateway.LATENCY in e and 'stat="p95"' in e for e in exprs)
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert variables["scenario"]["multi"] and variables["scenario"]["includeAll"]
+    assert variables["datasource"]["query"] == "prometheus"
+    for panel in board["panels"]:
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == "${datasource}"
+            assert '"$scenario"' in target["expr"]
+    ids = [p["id"] for p in board["panels"]]
+    assert len(ids) == len(set(ids))
+
+
+@pytest.mark.server
+def test_the_k8s_pushgateway_keeps_its_groups_across_a_restart(tmp_path):
+    """Its container's arguments, run with Debian's Pushgateway: what it holds survives a
+    restart of the container, as the comment says."""
+    [container] = containers(k8s("Deployment", "pushgateway"))
+    args = [a.replace("/data/", f"{tmp_path}/") for a in container["args"]]
+    record = RunRecord("restarted", "2026-11-25T02:00:00Z", exit_code=99, result={})
+    for attempt in range(2):
+        port = free_ports(1)[0]
+        url = f"http://127.0.0.1:{port}"
+        gateway = subprocess.Popen(
+            [pushgateway_binary(), *args, f"--web.listen-address=127.0.0.1:{port}"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    assert http_status(url + "/-/ready") == 200
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline and gateway.poll() is None
+                    time.sleep(0.1)
+            if attempt == 0:
+                pushgateway.push_run(url, record)
+            with urllib.request.urlopen(url + "/metrics", timeout=10) as response:
+                text = response.read().decode()
+            assert f'{pushgateway.EXIT_CODE}{{instance="",job="triton_locust"' in text
+            assert 'scenario="restarted"} 99' in text
+        finally:
+            gateway.terminate()  # it writes its file as it stops
+            gateway.wait(timeout=30)
+
+
+def short_plan(text: str, triton_server) -> str:
+    """The plan with its URLs on the embedded server and its sweeps shortened: half-second
+    windows, at most 5 of them a level, levels up to the highest an SLO names (at least 2)."""
+    plan = yaml.safe_load(text)
+    for scenario in plan["scenarios"]:
+        grpc = scenario.get("protocol") == "grpc"
+        scenario["url"] = triton_server.grpc_url if grpc else triton_server.http_url
+        scenario["measurement-interval"] = 500
+        scenario["max-trials"] = 5
+        named = [
+            int(n) for s in scenario.get("slos", []) for n in re.findall(r"concurrency (\d+)", s)
+        ]
+        start, _, end = str(scenario["concurrency-range"]).partition(":")
+        scenario["concurrency-range"] = f"{start}:{min(int(end), max([2, *named]))}"
+    return yaml.safe_dump(plan, sort_keys=False)
+
+
+@pytest.mark.server
+def test_the_cronjob_command_runs_its_plan_and_pushes_the_results(
+    triton_server,
+    pushgateway_url,  # noqa: F811
+    tmp_path,
+):
+    """The CronJob's own command and ConfigMap plan, with /plan, /history and the
+    Pushgateway's URL pointed at this machine, the Secret's variables filled."""
+    [container] = containers(k8s("CronJob"))
+    plan_dir, history = tmp_path / "plan", tmp_path / "history"
+    plan_dir.mkdir()
+    history.mkdir()
+    (plan_dir / "plan.yaml").write_text(short_plan(cronjob_plan(), triton_server))
+    args = [
+        str(history)
+        if a == "/history"
+        else a.replace("/plan/", f"{plan_dir}/")
+        .replace("/history/", f"{history}/")
+        .replace("http://pushgateway:9091", pushgateway_url)
+        for a in container["args"]
+    ]
+    secrets = plan_env(container)
+    scenarios = yaml.safe_load(cronjob_plan())["scenarios"]
+    for scenario in scenarios:  # a group left from another test would pass for this run's
+        request = urllib.request.Request(
+            f"{pushgateway_url}/metrics/job/triton_locust/scenario/{scenario['name']}",
+            method="DELETE",
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+    run = subprocess.run(
+        [sys.executable, "-m", "triton_locust.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, **secrets},
+    )
+    said = run.stdout + run.stderr
+    assert "Traceback" not in said, said[-3000:]
+    assert run.returncode not in (2, 3), shlex.join(args) + "\n" + said[-3000:]
+    assert (history / "history.sqlite").exists()
+    assert list((history / "runs").glob("*/*.html")), "each run's report stays on the volume"
+    junit = (history / "junit.xml").read_text()
+    for value in secrets.values():  # header values stay out of output, JUnit and pushes
+        assert value not in said and value not in junit
+
+    with urllib.request.urlopen(pushgateway_url + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    for value in secrets.values():
+        assert value not in text
+    families = {
+        f.name: f.samples
+        for f in text_string_to_metric_families(text)
+        if f.name.startswith("triton_locust_")
+    }
+    for scenario in scenarios:
+        mine = {"scenario": scenario["name"], "model": scenario["model-name"]}
+
+        def samples(metric: str, labels: dict = mine) -> list:
+            return [s for s in families.get(metric, []) if labels.items() <= s.labels.items()]
+
+        assert len(samples(pushgateway.EXIT_CODE)) == 1
+        assert samples(pushgateway.FINISHED)[0].value == 1
+        levels = {s.labels["concurrency"] for s in samples(pushgateway.THROUGHPUT)}
+        assert "1" in levels and "2" in levels
+        checks = {s.labels["check"] for s in samples(pushgateway.CHECK_PASSED)}
+        assert set(scenario["slos"]) <= checks

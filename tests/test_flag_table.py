@@ -59,6 +59,7 @@ NON_DEFAULT_ARGV: dict[str, list[str]] = {
     "shape": ["--shape", "INPUT0:16", "--shape", "INPUT1:2,3"],
     "string_length": ["--string-length", "9"],
     "header": ["-H", "X-Probe:abc", "-H", "Authorization:Bearer t0k3n"],
+    "header_from_env": ["--header-from-env", "X-From-Env:PATH"],  # PATH: always set
     "csv": ["-f", "out.csv"],
     "verbose_csv": ["--verbose-csv"],
     "json": ["--json", "out.json"],

@@ -12,7 +12,15 @@ from typing import Any, NoReturn
 
 from triton_locust.errors import UserError
 
-COMMANDS: tuple[str, ...] = ("profile", "worker", "serve", "report", "compare")
+COMMANDS: tuple[str, ...] = (
+    "profile",
+    "run",
+    "history",
+    "worker",
+    "serve",
+    "report",
+    "compare",
+)
 
 EXAMPLES = """\
 examples:

@@ -1,7 +1,10 @@
-"""Plain-text outputs: the recommendation for the console, the comparison table."""
+"""Plain-text outputs: the recommendation for the console, the comparison table, a scheduled
+run's checks and its verdict against the baseline."""
 
 from __future__ import annotations
 
+from analysis.baseline import BaselineVerdict
+from analysis.checks import CheckResult
 from analysis.report.compare import Comparison
 from analysis.report.recommend import Pick, Recommendation
 
@@ -89,6 +92,50 @@ def comparison_lines(cmp: Comparison) -> list[str]:
         cmp.noise_note + " Noise column: throughput/latency band; '?': a default, not measured."
     )
     return lines
+
+
+def check_lines(checks: list[CheckResult]) -> list[str]:
+    """One line per check: '  PASS  p95 < 50ms at concurrency 2  (p95 at concurrency 2: 11.2 ms)'
+    or '  FAIL  ...'."""
+    return [
+        f"  {'PASS' if c.passed else 'FAIL'}  {c.name}"
+        + (f"  ({c.measured})" if c.measured else "")
+        for c in checks
+    ]
+
+
+def baseline_lines(verdict: BaselineVerdict) -> list[str]:
+    """Which baseline, then a row per level: throughput baseline → now (change), latency
+    change, the band a change must leave to count, and the verdict."""
+    max_regression = _plain_pct(verdict.max_regression)
+    lines = [
+        f"Against the baseline: {verdict.baseline}  (max regression {max_regression}, "
+        "or the level's window noise where larger: the band)"
+    ]
+    lines += [f"Warning: {w}" for w in verdict.warnings]
+    base = [_num(v.baseline_throughput, ".1f") for v in verdict.levels]
+    now = [_num(v.throughput, ".1f") for v in verdict.levels]
+    wb, wn = max(map(len, base), default=0), max(map(len, now), default=0)
+    rows = [("conc", "infer/s: baseline → now (change)", f"{verdict.latency_label} change", "band")]
+    rows += [
+        (
+            str(v.concurrency),
+            f"{b:>{wb}} → {n:>{wn}} ({_pct(v.throughput_change)})",
+            _pct(v.latency_change),
+            f"±{v.throughput_band:.0%}/±{v.latency_band:.0%}",
+        )
+        for v, b, n in zip(verdict.levels, base, now, strict=True)
+    ]
+    verdicts = ["verdict"] + [v.verdict for v in verdict.levels]
+    w = [max(len(r[i]) for r in rows) for i in range(4)]
+    for (conc, tput, lat, band), word in zip(rows, verdicts, strict=True):
+        lines.append(f"  {conc:>{w[0]}}  {tput:<{w[1]}}  {lat:>{w[2]}}  {band:>{w[3]}}  {word}")
+    return lines
+
+
+def _plain_pct(x: float) -> str:
+    """0.1 -> '10%', 0.125 -> '12.5%': as --max-regression was given."""
+    return f"{x * 100:.6g}%"
 
 
 def _us(x: float | None) -> str:

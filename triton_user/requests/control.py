@@ -93,9 +93,14 @@ class TritonControl:
         if not ready:
             raise ControlError(f"{named} is not loaded and ready on {self.url}")
         metadata = self._call(what, self._client.get_model_metadata, model, version)
-        config = self._call(what, self._client.get_model_config, model, version)
+        return ModelSignature.from_metadata(metadata, self.model_config(model, version))
+
+    def model_config(self, model: str, version: str = "") -> dict[str, Any]:
+        """The model's configuration as the server holds it (the results file records it)."""
+        named = f"model {model!r}" + (f" version {version}" if version else "")
+        config = self._call(f"{named} on {self.url}", self._client.get_model_config, model, version)
         # gRPC's JSON wraps the config in {"config": ...}; HTTP's is the config itself.
-        return ModelSignature.from_metadata(metadata, config.get("config", config))
+        return dict(config.get("config", config))
 
     def stats(self, model: str, version: str = "") -> ServerStats:
         """Cumulative statistics of the model version that served the requests."""

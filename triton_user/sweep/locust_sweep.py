@@ -5,7 +5,7 @@ other output through the listeners subscribed to its events (triton_user/sweep/e
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
 import gevent
 import gevent.event
@@ -44,6 +44,7 @@ class LocustSweep:
         self._control: TritonControl | None = None
         self._driver: SweepDriver | None = None
         self.server_version = ""
+        self.model_config: dict[str, Any] = {}
 
     def subscribe(self, listener: object) -> None:
         """One more output for this sweep's events (before start)."""
@@ -59,6 +60,7 @@ class LocustSweep:
             raise PreflightError(str(exc)) from exc
         ready = preflight(self.settings)
         self._control, self.server_version = ready.control, ready.server_version
+        self.model_config = ready.model_config
         attach(self.environment, ready.plan)
 
     # -- the sweep -------------------------------------------------------------------
@@ -82,6 +84,7 @@ class LocustSweep:
             events=self.events,
         )
         self._driver.result.server_version = self.server_version
+        self._driver.result.model_config = self.model_config
         # Stop pressed in the web UI (or the runner stopping): end the sweep, keep its levels.
         # On test_stopping, before Locust stops the users: a window measured while they stop
         # (a master waits for its workers) would count nothing and be kept as a level's.

@@ -3,7 +3,8 @@ statistics extension answers. Every failure is one line for the user."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from analysis.settings import SweepSettings
 from triton_user.requests.control import ControlError, TritonControl
@@ -18,11 +19,12 @@ class PreflightError(Exception):
 @dataclass
 class Ready:
     """What a sweep starts with: the control connection it polls statistics on, the request
-    every user sends, and the server's version."""
+    every user sends, the server's version and the model's configuration."""
 
     control: TritonControl
     plan: RequestPlan
     server_version: str
+    model_config: dict[str, Any] = field(default_factory=dict)
 
 
 def preflight(settings: SweepSettings) -> Ready:
@@ -34,8 +36,9 @@ def preflight(settings: SweepSettings) -> Ready:
         signature = control.signature(settings.model, settings.model_version)
         plan = RequestPlan.build(settings, signature)
         control.stats(settings.model, settings.model_version)
+        config = control.model_config(settings.model, settings.model_version)
     except (ControlError, InputError) as exc:
         if control is not None:
             control.close()
         raise PreflightError(str(exc)) from exc
-    return Ready(control, plan, version)
+    return Ready(control, plan, version, config)
