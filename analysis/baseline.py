@@ -5,6 +5,7 @@ levels and measures that noise); worse fails the build."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from analysis.checks import BASELINE, CheckResult
@@ -72,8 +73,8 @@ def against_baseline(
     cmp = compare(baseline, now)
     levels = []
     for diff in cmp.levels:
-        t_band = max(max_regression, diff.throughput_noise)
-        l_band = max(max_regression, diff.latency_noise)
+        t_band = _band(max_regression, diff.throughput_noise)
+        l_band = _band(max_regression, diff.latency_noise)
         if diff.a_throughput is None:
             verdict = NOT_IN_BASELINE
         elif diff.b_throughput is None:
@@ -104,6 +105,12 @@ def against_baseline(
         levels=levels,
         warnings=cmp.warnings,
     )
+
+
+def _band(max_regression: float, noise: float) -> float:
+    # A window that served nothing makes the spread infinite: that says nothing of the
+    # level's noise, and must not excuse any change at all.
+    return max(max_regression, noise) if math.isfinite(noise) else max_regression
 
 
 def verdict_words(level: LevelVerdict, latency_label: str) -> str:

@@ -48,7 +48,11 @@ def plan_key(flag: Flag) -> str:
 PLAN_KEYS: dict[str, Flag] = {plan_key(f): f for f in FLAGS}
 SCENARIO_KEYS = ("name", "slos", "workers")
 # -H's value is a credential: a plan says where to find it, never what it is.
-WRITTEN_HEADERS = ("H", "header")
+WRITTEN_HEADERS = tuple(plan_key(f) for f in FLAGS if f.secret) + tuple(
+    f.dest for f in FLAGS if f.secret
+)
+PER_SCENARIO = ("name", "slos")  # what `defaults:` cannot hold
+_INT, _FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -64,7 +68,6 @@ class Scenario:
     argv: list[str]  # `triton-locust profile`'s flags for this scenario (no header values)
     slos: list[Slo] = field(default_factory=list)
     workers: int | None = None  # Locust worker processes on this machine (profile --processes)
-    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,10 @@ def _no_unknown(
 
 def _scenario(at: _Where, defaults: _Lines, raw: _Lines, index: int) -> Scenario:
     known = list(PLAN_KEYS) + list(SCENARIO_KEYS)
-    _no_unknown(at, defaults, [k for k in known if k not in ("name", "slos")], "defaults")
+    for key in PER_SCENARIO:
+        if key in defaults:
+            raise at.error(defaults, key, "belongs to each scenario, not to defaults", "defaults")
+    _no_unknown(at, defaults, [k for k in known if k not in PER_SCENARIO], "defaults")
     where = f"scenarios[{index}]"
     _no_unknown(at, raw, known, where)
     name = raw.get("name")
@@ -205,7 +211,6 @@ def _scenario(at: _Where, defaults: _Lines, raw: _Lines, index: int) -> Scenario
         argv=_argv(values) + (["--processes", str(workers)] if workers else []),
         slos=slos,
         workers=workers,
-        line=raw.line,
     )
 
 
@@ -286,7 +291,25 @@ def _argv(values: Mapping[str, Any]) -> list[str]:
 
 
 class _LineLoader(yaml.SafeLoader):
-    pass
+    """PyYAML's safe loader, with keys' lines, and numbers as YAML 1.2 reads them: YAML 1.1
+    would take an unquoted `concurrency-range: 1:4` for the base-60 number 64, and
+    `model-version: 010` for 8."""
+
+
+_LineLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_INT, _FLOAT)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_LineLoader.add_implicit_resolver(_INT, re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789"))
+# Decimal, whatever the leading zeros (PyYAML's constructor would read 010 as octal).
+_LineLoader.add_constructor(_INT, lambda loader, node: int(loader.construct_scalar(node), 10))
+_LineLoader.add_implicit_resolver(
+    _FLOAT,
+    re.compile(
+        r"^(?:[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+)$"
+    ),
+    list("-+.0123456789"),
+)
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _Lines:
@@ -294,6 +317,10 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _Lines:
     mapping = _Lines()
     mapping.line, mapping.key_lines = node.start_mark.line + 1, {}
     for key_node, value_node in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise yaml.MarkedYAMLError(
+                problem="a key must be a plain name", problem_mark=key_node.start_mark
+            )
         key = loader.construct_object(key_node, deep=True)
         if key in mapping:
             raise yaml.MarkedYAMLError(
@@ -360,7 +387,8 @@ def _read_toml(text: str, path: str) -> Any:
     def wrap(value: Any, table: tuple[str, int]) -> Any:
         if isinstance(value, dict):
             mapping = _Lines(value)
-            mapping.line = table_lines.get(table, 1)
+            # An inline table has no header line of its own: the line that holds the list.
+            mapping.line = table_lines.get(table, tables[("", 0)].get(table[0], 1))
             mapping.key_lines = dict(tables.get(table, {}))
             return mapping
         return value

@@ -5,6 +5,7 @@ results file's content, the model's configuration and the checks. Pure data: the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from analysis.checks import CheckResult
@@ -12,12 +13,43 @@ from analysis.results import SweepResult
 
 # A sweep that ended as planned: every level, or up to -l. Anything else is a partial run.
 FINISHED_REASONS = ("completed", "latency_threshold")
+# How start times are written: results files give local time with its offset; the history
+# keeps UTC (ISO_UTC), so that runs from machines in other zones sort together.
+_TIME_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S.%f%z",
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%dT%H:%M:%S.%f",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S%z",
+    "%Y-%m-%d %H:%M:%S",
+)
+ISO_UTC = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def started_utc(text: str) -> datetime | None:
+    """A start time as a naive UTC datetime, None if unreadable (no offset: taken as UTC).
+    strptime, not fromisoformat: Python 3.10's reads neither "+0000" nor "Z"."""
+    for fmt in _TIME_FORMATS:
+        try:
+            when = datetime.strptime(text.strip().replace("Z", "+0000"), fmt)
+        except ValueError:
+            continue
+        if when.tzinfo is not None:
+            when = when.astimezone(timezone.utc).replace(tzinfo=None)
+        return when
+    return None
+
+
+def utc_text(text: str) -> str:
+    """`text` as the history writes start times ("2026-11-26T07:09:17Z"); kept if unreadable."""
+    when = started_utc(text)
+    return when.strftime(ISO_UTC) if when else text
 
 
 @dataclass(frozen=True)
 class RunRecord:
     scenario: str
-    started_at: str  # ISO 8601, UTC: when the scenario's sweep started
+    started_at: str  # when the scenario's sweep started, in UTC (utc_text)
     exit_code: int  # the scenario's own exit code (0, 1, 3, 4, 99, 130)
     result: dict[str, Any]  # the results file's content (SweepResult.to_dict(): headers masked)
     checks: list[CheckResult] = field(default_factory=list)

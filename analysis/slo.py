@@ -107,12 +107,19 @@ def check_slo_fits(slo: Slo, settings: SweepSettings, latency_budget_ms: float |
     if p is not None and p not in wanted_percentiles(settings.percentile):
         known = ", ".join(f"p{q}" for q in wanted_percentiles(settings.percentile))
         raise ValueError(f"SLO {slo.text!r}: {slo.metric} is not measured ({known} are)")
-    if slo.concurrency is not None and settings.concurrency_end != 0:
-        levels = list(settings.concurrencies())
-        if slo.concurrency not in levels:
+    if slo.concurrency is not None:
+        start, step = settings.concurrency_start, settings.concurrency_step
+        if settings.concurrency_end == 0:  # open-ended, up to -l: START, START+STEP, ...
+            on_grid = slo.concurrency >= start and (slo.concurrency - start) % step == 0
+            levels_words = f"{start}, {start + step}, ... up to -l"
+        else:
+            levels = list(settings.concurrencies())
+            on_grid = slo.concurrency in levels
+            levels_words = ", ".join(map(str, levels))
+        if not on_grid:
             raise ValueError(
                 f"SLO {slo.text!r}: concurrency {slo.concurrency} is not a level of the sweep "
-                f"({', '.join(map(str, levels))})"
+                f"({levels_words})"
             )
     if slo.metric == "recommended.latency_budget" and latency_budget_ms is None:
         raise ValueError(f"SLO {slo.text!r}: needs latency-budget set")

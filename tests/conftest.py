@@ -7,6 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
+# `triton-locust profile` monkey-patches the standard library for gevent when it is
+# imported, as the CLI's parser imports every command: that must happen here, before any
+# test starts a thread (patching a process with live threads breaks their locks).
+import triton_locust.commands.profile  # noqa: F401, I001
 from triton_locust.server import TritonServer, free_ports
 
 

@@ -21,7 +21,12 @@ from typing import Any
 
 import pytest
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+# Debian's package puts each major version in a folder of its own: take the newest.
+PG_BIN = max(
+    Path("/usr/lib/postgresql").glob("*/bin"),
+    key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+    default=Path("/usr/lib/postgresql/15/bin"),
+)
 USER, PASSWORD, DATABASE = "triton", "hist-s3cret", "triton_locust_history"
 START_TIMEOUT_S = 30
 
@@ -30,7 +35,7 @@ def _binary(name: str) -> str:
     path = PG_BIN / name
     if not os.access(path, os.X_OK):
         pytest.fail(
-            f"{path} not found: PostgreSQL 15 from Debian's `postgresql` package is needed "
+            f"{path} not found: PostgreSQL from Debian's `postgresql` package is needed "
             "(`make services` installs it)"
         )
     return str(path)

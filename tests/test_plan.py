@@ -193,3 +193,26 @@ def test_header_values_are_never_written_in_a_plan(monkeypatch):
 )
 def test_the_plans_shape_is_checked(text, said):
     assert said in plan_error(text)
+
+
+def test_yaml_numbers_are_read_as_yaml_1_2_reads_them():
+    # YAML 1.1 would make an unquoted 1:4 the base-60 number 64, and 010 the octal 8.
+    (scenario,) = parse_plan(
+        "scenarios:\n  - {name: a, model-name: m, concurrency-range: 1:4, model-version: 010}\n"
+    ).scenarios
+    assert (scenario.settings.concurrency_start, scenario.settings.concurrency_end) == (1, 4)
+    assert scenario.settings.model_version == "10"
+
+
+def test_odd_yaml_is_one_line_too():
+    assert plan_error("scenarios:\n  - {name: a, model-name: m, ? [x, y] : 1}\n") == (
+        "plan.yaml:2: not valid YAML: a key must be a plain name"
+    )
+    assert plan_error("- a\n- b\n") == "plan.yaml:1: expected a mapping with 'scenarios:'"
+    assert "slos: expected a list of SLOs" in plan_error(
+        "scenarios:\n  - {name: a, model-name: m, slos: 'errors == 0'}\n"
+    )
+    assert (
+        plan_error("defaults: {slos: ['errors == 0']}\nscenarios:\n  - {name: a, model-name: m}\n")
+        == "plan.yaml:1: defaults: slos: belongs to each scenario, not to defaults"
+    )

@@ -52,6 +52,10 @@ scenarios:
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`triton-locust run ARGS`; the history beside the results, never in the repository's."""
+    if "--history" not in args:
+        folder = Path(args[args.index("--results-dir") + 1])
+        args = (*args, "--history", str(folder / "history.sqlite"))
     return subprocess.run(
         [sys.executable, "-m", "triton_locust.cli", "run", *args],
         capture_output=True,
@@ -84,7 +88,7 @@ def test_two_scenarios_one_slo_fails_exit_99_with_junit(triton_server, tmp_path)
     assert "  PASS  errors == 0  (errors: 0)" in out
     assert "  FAIL  max_throughput >= 1000000  (max_throughput: " in out
     assert "  PASS  p99 < 1s  (p99 at concurrency 1: " in out
-    assert "exit 99 (a check failed)" in out
+    assert "exit 99 (a check failed (an SLO, or a level worse than the baseline))" in out
 
     suites = {suite.name: suite for suite in JUnitXml.fromfile(str(junit))}
     assert set(suites) == {"slow-http", "identity-grpc"}
@@ -284,12 +288,14 @@ def test_a_header_from_the_environment_reaches_the_server_and_no_file(triton_ser
 
 
 def test_an_unreachable_server_is_an_error_in_junit_not_a_pass(tmp_path):
+    """The plan was fine: a scenario that cannot start is an error of the run (3), not bad
+    input, and JUnit shows it as an error, never as a pass."""
     plan = tmp_path / "plan.yaml"
     port = free_ports(1)[0]
     plan.write_text(PLAN.split("  - name: identity-grpc")[0].format(http=f"localhost:{port}"))
     junit = tmp_path / "junit.xml"
     done = run(str(plan), "--results-dir", str(tmp_path), "--junit", str(junit))
-    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.returncode == 3, done.stdout + done.stderr
     assert "cannot reach Triton" in done.stderr
     (suite,) = JUnitXml.fromfile(str(junit))
     (case,) = suite
@@ -315,6 +321,8 @@ def test_sigterm_keeps_and_records_what_was_measured_and_starts_nothing_more(
         "triton_locust.cli",
         "run",
         str(plan),
+        "--history",
+        str(tmp_path / "history.sqlite"),
         "--results-dir",
         str(tmp_path),
         "--junit",

@@ -118,3 +118,16 @@ def test_an_unstable_level_is_still_checked_on_its_flagged_figures():
         result.levels[1].spread,
     )
     assert check("throughput > 1 at concurrency 2", result).passed
+
+
+def test_an_open_ended_sweep_takes_slos_on_its_grid_only():
+    settings = SweepSettings(
+        model="m",
+        concurrency_start=2,
+        concurrency_end=0,
+        concurrency_step=2,
+        latency_threshold_ms=50,
+    )
+    check_slo_fits(parse_slo("p95 < 5ms at concurrency 8"), settings, None)
+    with pytest.raises(ValueError, match=r"concurrency 3 is not a level of the sweep \(2, 4"):
+        check_slo_fits(parse_slo("p95 < 5ms at concurrency 3"), settings, None)

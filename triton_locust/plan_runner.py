@@ -21,18 +21,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
 
-from analysis.atomic_write import write_text
+from analysis.atomic_write import check_writable, write_text
 from analysis.baseline import BaselineVerdict, against_baseline
-from analysis.checks import CheckResult
+from analysis.checks import BASELINE, SLO, CheckResult
 from analysis.exit_codes import (
-    EXIT_BAD_INPUT,
     EXIT_CHECK_FAILED,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
-    EXIT_MEANINGS,
     EXIT_OK,
     EXIT_REQUESTS_FAILED,
     EXIT_UNSTABLE,
+    RUN_EXIT_MEANINGS,
     worst_exit,
 )
 from analysis.plan import Plan, Scenario
@@ -44,7 +43,7 @@ from analysis.report.recommend import recommend
 from analysis.report.summary import RunSummary, from_result
 from analysis.report.text import baseline_lines, check_lines
 from analysis.results import SweepResult
-from analysis.run_record import RunRecord
+from analysis.run_record import RunRecord, utc_text
 from analysis.slo import evaluate
 from triton_locust.history import History, HistoryError
 from triton_locust.pushgateway import PushError, push_run
@@ -52,6 +51,7 @@ from triton_locust.pushgateway import PushError, push_run
 LATEST = "latest"
 # A scenario's own verdict may turn into 99 only when its sweep ran to its end.
 CHECKABLE = (EXIT_OK, EXIT_UNSTABLE, EXIT_REQUESTS_FAILED)
+SCENARIO_CODES = (*CHECKABLE, EXIT_ERROR, EXIT_INTERRUPTED)
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,8 @@ class PlanRun:
     def __init__(self, plan: Plan, history: History, options: RunOptions) -> None:
         self.plan, self.history, self.options = plan, history, options
         self.batch = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        self.folder = options.results_dir / "runs" / self.batch
         self.baseline_file = self._baseline_file()
+        self.folder = _new_folder(options.results_dir / "runs", self.batch)
         self._child: subprocess.Popen[bytes] | None = None
         self._stopped = False
 
@@ -108,20 +108,21 @@ class PlanRun:
     # -- the run ---------------------------------------------------------------------
     def run(self) -> int:
         runs: list[ScenarioRun] = []
+        # Until the last file is written: a signal then only means "start nothing more".
         with self._signals_forwarded():
             for i, scenario in enumerate(self.plan.scenarios, start=1):
                 if self._stopped:
                     break
                 print(_banner(scenario, i, len(self.plan.scenarios)), flush=True)
                 runs.append(self._scenario(scenario))
-        failed_outputs = self._ci_files(runs)
-        codes = [r.exit_code for r in runs] + ([EXIT_INTERRUPTED] if self._stopped else [])
-        code = worst_exit(codes + ([EXIT_ERROR] if failed_outputs else []))
-        print(_closing(runs, code), flush=True)
+            skipped = self.plan.scenarios[len(runs) :]
+            failed_outputs = self._ci_files(runs)
+            codes = [r.exit_code for r in runs] + ([EXIT_INTERRUPTED] if skipped else [])
+            code = worst_exit(codes + ([EXIT_ERROR] if failed_outputs else []))
+            print(_closing(runs, skipped, code), flush=True)
         return code
 
     def _scenario(self, scenario: Scenario) -> ScenarioRun:
-        self.folder.mkdir(parents=True, exist_ok=True)
         json_path = self.folder / f"{scenario.name}.json"
         code = self._sweep(scenario, json_path)
         run = ScenarioRun(scenario, code)
@@ -134,10 +135,8 @@ class PlanRun:
             run.exit_code = EXIT_ERROR
             return run
         summary = from_result(result, str(json_path))
-        checks = [
-            evaluate(slo, result, recommend(summary, scenario.outputs.latency_budget_ms))
-            for slo in scenario.slos
-        ]
+        recommendation = recommend(summary, scenario.outputs.latency_budget_ms)
+        checks = [evaluate(slo, result, recommendation) for slo in scenario.slos]
         run.baseline, note = self._against_baseline(scenario, summary)
         if run.baseline is not None:
             checks += run.baseline.checks()
@@ -145,7 +144,7 @@ class PlanRun:
             run.exit_code = EXIT_CHECK_FAILED
         run.record = RunRecord(
             scenario=scenario.name,
-            started_at=result.started_at or self.batch,
+            started_at=utc_text(result.started_at or self.batch),
             exit_code=run.exit_code,
             result=result.to_dict(),
             checks=checks,
@@ -166,6 +165,10 @@ class PlanRun:
             argv.append(f"--json={json_path}")
         if scenario.outputs.csv is None:
             argv.append(f"--filename={json_path.with_suffix('.csv')}")
+        chosen = Path(scenario.outputs.json) if scenario.outputs.json else None
+        if chosen is not None:
+            # Last night's file there must not pass for tonight's if this sweep writes none.
+            chosen.unlink(missing_ok=True)
         command = [sys.executable, "-m", "triton_locust.cli", "profile", *argv]
         try:
             # Its own process group: a Ctrl-C reaches it once, from us, and we wait for
@@ -174,14 +177,21 @@ class PlanRun:
         except OSError as exc:
             print(f"triton-locust run: cannot start the sweep: {exc}", file=sys.stderr)
             return EXIT_ERROR
+        if self._stopped:  # a signal that came while it started
+            self._child.send_signal(signal.SIGINT)
         code = self._child.wait()
         self._child = None
-        if scenario.outputs.json is not None and Path(scenario.outputs.json) != json_path:
-            # The plan chose where the results go; the history reads them from there.
-            src = Path(scenario.outputs.json)
-            if src.exists():
-                json_path.write_bytes(src.read_bytes())
-        return code
+        if chosen is not None and chosen != json_path and chosen.exists():
+            # The plan chose where the results go; the run's folder keeps a copy.
+            try:
+                json_path.write_bytes(chosen.read_bytes())
+            except OSError as exc:
+                print(f"triton-locust run: cannot copy {chosen}: {exc}", file=sys.stderr)
+                return EXIT_ERROR
+        # The plan was accepted: a scenario that could not start (its server unreachable,
+        # its model missing) is an error of this run, not bad input; a sweep killed by a
+        # signal (negative) is one too.
+        return code if code in SCENARIO_CODES else EXIT_ERROR
 
     def _against_baseline(
         self, scenario: Scenario, summary: RunSummary
@@ -195,7 +205,7 @@ class PlanRun:
             name = base.source
         else:
             try:
-                earlier = self.history.latest(scenario.name)
+                earlier = _latest_good(self.history.runs(scenario.name))
             except HistoryError as exc:
                 return None, f"no baseline: {exc}"
             if earlier is None:
@@ -212,7 +222,7 @@ class PlanRun:
     def _print_checks(
         checks: list[CheckResult], baseline: BaselineVerdict | None, note: str
     ) -> None:
-        slo_checks = [c for c in checks if c.kind == "slo"]
+        slo_checks = [c for c in checks if c.kind == SLO]
         if slo_checks:
             print("SLOs:")
             print("\n".join(check_lines(slo_checks)))
@@ -292,9 +302,36 @@ class PlanRun:
                 signal.signal(s, handler)
 
 
+def _latest_good(records: list[RunRecord]) -> RunRecord | None:
+    """The baseline `latest` means: the newest finished run that was not itself worse than
+    its own baseline, so that a regression never becomes the yardstick of the next night."""
+    good = [
+        r for r in records if r.finished and all(c.passed for c in r.checks if c.kind == BASELINE)
+    ]
+    return good[-1] if good else None
+
+
+def _new_folder(parent: Path, name: str) -> Path:
+    """A folder of this run's own (two runs in one second get two), made now: an unwritable
+    --results-dir is bad input, said before any load. Raises ValueError."""
+    for n in range(1000):
+        folder = parent / (name if n == 0 else f"{name}-{n}")
+        try:
+            folder.mkdir(parents=True, exist_ok=False)
+            check_writable(folder / ".check")
+            return folder
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise ValueError(
+                f"--results-dir: cannot write in {parent}: {exc.strerror or exc}"
+            ) from exc
+    raise ValueError(f"--results-dir: {parent} holds too many runs named {name}")
+
+
 def _unmeasured(run: ScenarioRun, batch: str, plan: Plan) -> RunRecord:
     """A scenario that wrote no results (its server unreachable, say): JUnit shows it."""
-    meaning = dict(EXIT_MEANINGS).get(run.exit_code, "ended")
+    meaning = dict(RUN_EXIT_MEANINGS).get(run.exit_code, "ended")
     result = SweepResult(run.scenario.settings, stop_reason=f"error: {meaning}", started_at=batch)
     return RunRecord(
         scenario=run.scenario.name,
@@ -315,13 +352,11 @@ def _banner(scenario: Scenario, i: int, n: int) -> str:
     )
 
 
-def _closing(runs: list[ScenarioRun], code: int) -> str:
+def _closing(runs: list[ScenarioRun], skipped: list[Scenario], code: int) -> str:
     checks = [c for r in runs if r.record for c in r.record.checks]
     failed = sum(not c.passed for c in checks)
-    meanings = dict(EXIT_MEANINGS)
-    meanings[EXIT_CHECK_FAILED] = "a check failed"
-    meanings[EXIT_BAD_INPUT] = "a scenario could not start (nothing sent)"
+    not_started = f", {len(skipped)} not started" if skipped else ""
     return (
-        f"\ntriton-locust run: {len(runs)} scenario(s), {len(checks)} check(s), {failed} "
-        f"failed; exit {code} ({meanings.get(code, 'error')})"
+        f"\ntriton-locust run: {len(runs)} scenario(s){not_started}, {len(checks)} check(s), "
+        f"{failed} failed; exit {code} ({dict(RUN_EXIT_MEANINGS).get(code, 'an error')})"
     )

@@ -28,7 +28,7 @@ from __future__ import annotations
 import http.client
 import re
 import urllib.error
-from datetime import datetime, timezone
+from datetime import timezone
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -39,7 +39,7 @@ from analysis.exit_codes import failed_requests
 from analysis.report.recommend import recommend
 from analysis.report.summary import from_result
 from analysis.results import SweepResult
-from analysis.run_record import RunRecord
+from analysis.run_record import RunRecord, started_utc
 
 JOB = "triton_locust"
 PREFIX = "triton_locust_"
@@ -167,20 +167,24 @@ def _sweep(record: RunRecord) -> SweepResult | None:
         return None
 
 
-def _unix_seconds(iso: str) -> float | None:
-    try:
-        # Python 3.10's fromisoformat does not read a trailing Z.
-        started = datetime.fromisoformat(iso[:-1] + "+00:00" if iso.endswith("Z") else iso)
-    except ValueError:
-        return None
-    if started.tzinfo is None:  # the history writes UTC
-        started = started.replace(tzinfo=timezone.utc)
-    return started.timestamp()
+def _unix_seconds(text: str) -> float | None:
+    started = started_utc(text)
+    return None if started is None else started.replace(tzinfo=timezone.utc).timestamp()
 
 
 def _without_credentials(gateway: str) -> str:
     """The gateway as an error names it: no user:password@."""
     return re.sub(r"^([a-z][a-z0-9+.-]*://)?[^/@]*@", r"\1", gateway, flags=re.I)
+
+
+def check_gateway(gateway: str) -> None:
+    """Raise PushError unless `gateway` is a URL a push can go to: said before any load."""
+    try:
+        url, _, _ = _split_credentials(gateway)
+    except ValueError as exc:
+        raise PushError(f"--pushgateway {_without_credentials(gateway)}: {exc}") from exc
+    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+        raise PushError(f"--pushgateway {_without_credentials(gateway)}: expected an http:// URL")
 
 
 def _split_credentials(gateway: str) -> tuple[str, str | None, str | None]:

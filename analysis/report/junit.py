@@ -9,7 +9,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from analysis.checks import CheckResult
-from analysis.exit_codes import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_MEANINGS
+from analysis.exit_codes import EXIT_ERROR, EXIT_INTERRUPTED, RUN_EXIT_MEANINGS
 from analysis.run_record import RunRecord
 
 SWEEP_CASE = "sweep"
@@ -28,7 +28,7 @@ def sweep_problem(record: RunRecord) -> str | None:
         return None
     if not record.finished:  # the stop reason says why; the code's meaning would repeat it
         return f"the sweep did not finish: {record.stop_reason or 'no results'} (exit code {code})"
-    meaning = dict(EXIT_MEANINGS).get(code)
+    meaning = dict(RUN_EXIT_MEANINGS).get(code)
     return f"the sweep ended, but with exit code {code}" + (f": {meaning}" if meaning else "")
 
 

@@ -8,7 +8,7 @@ import re
 
 from analysis.baseline import BaselineVerdict
 from analysis.checks import CheckResult
-from analysis.exit_codes import EXIT_MEANINGS, EXIT_OK
+from analysis.exit_codes import EXIT_OK, RUN_EXIT_MEANINGS
 from analysis.report.junit import sweep_problem
 from analysis.report.recommend import Pick, recommend
 from analysis.report.summary import RunSummary, from_result
@@ -81,7 +81,7 @@ def _about(record: RunRecord) -> str:
     if record.started_at:
         parts.append(f"started {record.started_at}")
     exit_words = f"exit code {record.exit_code}"
-    if record.exit_code != EXIT_OK and (words := dict(EXIT_MEANINGS).get(record.exit_code)):
+    if record.exit_code != EXIT_OK and (words := dict(RUN_EXIT_MEANINGS).get(record.exit_code)):
         exit_words += f": {words}"
     return " · ".join([*parts, exit_words])
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from analysis.report import charts
@@ -18,40 +18,19 @@ from analysis.report.html import HOVER_NOTE, _page, _table, svg, tool_version
 from analysis.report.json_out import summary_dict
 from analysis.report.recommend import Recommendation, recommend
 from analysis.report.summary import RunSummary, from_result
-from analysis.run_record import RunRecord
+from analysis.run_record import RunRecord, started_utc
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 # How start times may be written: the results file's "+0000", ISO's "+00:00" or "Z", or
 # none (taken as UTC, as every start time in a results file is).
-_TIME_FORMATS = (
-    "%Y-%m-%dT%H:%M:%S.%f%z",
-    "%Y-%m-%dT%H:%M:%S%z",
-    "%Y-%m-%dT%H:%M:%S.%f",
-    "%Y-%m-%dT%H:%M:%S",
-    "%Y-%m-%d %H:%M:%S%z",
-    "%Y-%m-%d %H:%M:%S",
-)
 # The picks the trend follows: where the curve bends, and where throughput tops out.
 _TREND_PICKS = ("saturation", "knee")
 # Marker areas: the knee's inside saturation's when both pick the same level.
 _PICK_SIZES = {"saturation": 70.0, "knee": 28.0}
 # A stop reason is sometimes an error message: the listing keeps its start.
 _REASON_WIDTH = 40
-
-
-def started_utc(text: str) -> datetime | None:
-    """A start time as a naive UTC datetime (matplotlib's dates), None if unreadable."""
-    for fmt in _TIME_FORMATS:
-        try:
-            when = datetime.strptime(text.strip(), fmt)
-        except ValueError:
-            continue
-        if when.tzinfo is not None:
-            when = when.astimezone(timezone.utc).replace(tzinfo=None)
-        return when
-    return None
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from analysis.atomic_write import check_writable
 from analysis.baseline import DEFAULT_MAX_REGRESSION
-from analysis.exit_codes import RUN_EXIT_MEANINGS
+from analysis.exit_codes import RUN_EXIT_MEANINGS, RUN_PRECEDENCE
 from analysis.plan import PlanError, load_plan
 from triton_locust.errors import UserError
-from triton_locust.history import HistoryError, open_history
+from triton_locust.history import DEFAULT_HISTORY, HistoryError, open_history
 from triton_locust.plan_runner import PlanRun, RunOptions
+from triton_locust.pushgateway import PushError, check_gateway
 
 EXAMPLES = """\
 examples:
@@ -40,7 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "summary for CI; push the figures to a Prometheus Pushgateway. The plan is checked "
         "before any load is sent. Exit codes: "
         + "; ".join(f"{code} {meaning}" for code, meaning in RUN_EXIT_MEANINGS)
-        + ". With several scenarios, the first of 130, 3, 2, 99, 4, 1 that any had.",
+        + ". With several scenarios, the first of "
+        + ", ".join(map(str, RUN_PRECEDENCE[:-1]))
+        + " that any had; a scenario that could not start (its server unreachable) is 3.",
         epilog=EXAMPLES,
     )
     parser.add_argument("plan", metavar="PLAN", help="the plan file (.yaml, .yml or .toml)")
@@ -56,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--history",
         metavar="PATH|URL",
         help="the history: a SQLite file, or a postgresql:// URL "
-        "(default: history.sqlite in --results-dir)",
+        f"(default: {DEFAULT_HISTORY}, where `triton-locust history` looks)",
     )
     parser.add_argument(
         "--baseline",
@@ -81,14 +85,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if not 0 <= args.max_regression < 100:
         raise UserError(f"--max-regression {args.max_regression:g}: a percentage in 0..100")
-    if args.pushgateway and not args.pushgateway.startswith(("http://", "https://")):
-        raise UserError(f"--pushgateway {args.pushgateway!r}: expected an http:// URL")
     try:
+        if args.pushgateway:
+            check_gateway(args.pushgateway)
         plan = load_plan(args.plan)
-    except PlanError as exc:
+    except (PushError, PlanError) as exc:
         raise UserError(str(exc)) from exc
+    for flag, path in (("--junit", args.junit), ("--markdown", args.markdown)):
+        try:
+            if path:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                check_writable(path)
+        except OSError as exc:
+            raise UserError(f"{flag} {path}: cannot write: {exc.strerror or exc}") from exc
     results_dir = Path(args.results_dir)
-    target = args.history or str(results_dir / "history.sqlite")
+    target = args.history or DEFAULT_HISTORY
     options = RunOptions(
         results_dir=results_dir,
         baseline=args.baseline,
@@ -109,4 +120,3 @@ def run(args: argparse.Namespace) -> int:
         return plan_run.run()
     finally:
         history.close()
-
