@@ -1,19 +1,9 @@
-"""A plan file: the scenarios of a scheduled run and the SLOs each must meet, in YAML or TOML.
-
-    scenarios:
-      - name: slow-http
-        model-name: sleep_5ms
-        url: localhost:8000
-        concurrency-range: "1:4"
-        percentile: 95
-        header-from-env: ["Authorization:TRITON_TOKEN"]
-        slos:
-          - p95 < 50ms at concurrency 2
-
-A scenario's keys are perf_analyzer's long flag names, taken from the one flag table
-(analysis/flag_table.py), plus `name`, `slos` and `workers` (Locust worker processes on this
-machine). `defaults:` holds keys every scenario starts from. Header values are never
-written in a plan: `header-from-env` names the environment variables that hold them.
+"""A plan file: the scenarios of a scheduled run and the SLOs each must meet, in YAML or TOML
+(EXAMPLE_PLAN below). A scenario's keys are perf_analyzer's long flag names, taken from the
+one flag table (analysis/flag_table.py), plus `name`, `slos` and `workers` (Locust worker
+processes on this machine). `defaults:` holds keys every scenario starts from. Header
+values are never written in a plan: `header-from-env` names the environment variables that
+hold them.
 
 Everything is checked before any load is sent, by the same rules as the command line; an
 error names the file, the line and the key."""
@@ -44,6 +34,23 @@ def plan_key(flag: Flag) -> str:
     """A flag's key in a plan: its long perf_analyzer name without the dashes."""
     return flag.pa[-1].lstrip("-")
 
+
+# The plan `triton-locust run --help` shows: the issue's, as our users' scripts write it.
+EXAMPLE_PLAN = """\
+scenarios:
+  - name: slow-http
+    model-name: sleep_5ms
+    url: localhost:8000
+    protocol: http
+    concurrency-range: "1:4"
+    measurement-interval: 1000
+    percentile: 95
+    header-from-env: ["Authorization:TRITON_TOKEN"]
+    slos:
+      - p95 < 50ms at concurrency 2
+      - throughput >= 100 at concurrency 1
+      - errors == 0
+"""
 
 PLAN_KEYS: dict[str, Flag] = {plan_key(f): f for f in FLAGS}
 SCENARIO_KEYS = ("name", "slos", "workers")

@@ -6,7 +6,7 @@ import textwrap
 import pytest
 
 from analysis.flag_table import FLAGS
-from analysis.plan import PLAN_KEYS, PlanError, parse_plan, plan_key
+from analysis.plan import EXAMPLE_PLAN, PLAN_KEYS, PlanError, parse_plan, plan_key
 
 ISSUE_PLAN = """\
 scenarios:
@@ -216,3 +216,9 @@ def test_odd_yaml_is_one_line_too():
         plan_error("defaults: {slos: ['errors == 0']}\nscenarios:\n  - {name: a, model-name: m}\n")
         == "plan.yaml:1: defaults: slos: belongs to each scenario, not to defaults"
     )
+
+
+def test_the_example_plan_in_the_help_reads(monkeypatch):
+    monkeypatch.setenv("TRITON_TOKEN", "Bearer x")
+    (scenario,) = parse_plan(EXAMPLE_PLAN).scenarios
+    assert scenario.name == "slow-http" and len(scenario.slos) == 3

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from textwrap import indent
 
 from analysis.atomic_write import check_writable
 from analysis.baseline import DEFAULT_MAX_REGRESSION
 from analysis.exit_codes import RUN_EXIT_MEANINGS, RUN_PRECEDENCE
-from analysis.plan import PlanError, load_plan
+from analysis.plan import EXAMPLE_PLAN, PlanError, load_plan
 from triton_locust.errors import UserError
 from triton_locust.history import DEFAULT_HISTORY, HistoryError, open_history
 from triton_locust.plan_runner import PlanRun, RunOptions
@@ -19,17 +20,8 @@ examples:
   triton-locust run plan.yaml --junit junit.xml --baseline latest --max-regression 10
   triton-locust run plan.toml --history postgresql://ci@db/loadtests --pushgateway http://pg:9091
 
-A plan (YAML or TOML):
-  scenarios:
-    - name: slow-http
-      model-name: sleep_5ms
-      url: localhost:8000
-      concurrency-range: "1:4"
-      percentile: 95
-      slos:
-        - p95 < 50ms at concurrency 2
-        - throughput >= 100 at concurrency 1
-        - errors == 0"""
+A plan (YAML or TOML; header values from the environment, never in the file):
+""" + indent(EXAMPLE_PLAN, "  ")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
