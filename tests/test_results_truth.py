@@ -54,7 +54,9 @@ def test_the_json_says_running_until_the_last_level_is_measured(tmp_path):
     assert json.loads(path.read_text())["stop_reason"] == "completed"
 
 
-def test_report_and_compare_read_a_killed_runs_json_the_report_says_running(tmp_path):
+def test_report_and_compare_read_a_killed_runs_json_the_report_says_it_did_not_finish(
+    tmp_path,
+):
     path = tmp_path / "perf.json"
     files = ResultFiles(Outputs(json=str(path)))
     load = InstantLoad()
@@ -72,7 +74,10 @@ def test_report_and_compare_read_a_killed_runs_json_the_report_says_running(tmp_
     assert summary.stop_reason == "running"
     assert len(summary.levels) == 2
     assert main(["report", str(path), "-o", str(tmp_path / "perf.html")]) == 0
-    assert 'sweep ended</td><td class="text">running<' in (tmp_path / "perf.html").read_text()
+    assert (
+        'sweep ended</td><td class="text">did not finish: the run stopped (killed?) after the '
+        "levels shown<" in (tmp_path / "perf.html").read_text()
+    )
     assert main(["compare", str(path), str(path), "-o", str(tmp_path / "c.html")]) == 0
 
 

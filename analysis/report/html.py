@@ -216,7 +216,7 @@ def _heading(summary: RunSummary) -> tuple[str, str]:
         ["report by", f"triton-locust {tool_version()}"],
     ]
     if summary.stop_reason and summary.stop_reason != "completed":
-        facts.append(["sweep ended", summary.stop_reason.replace("_", " ")])
+        facts.append(["sweep ended", _stop_words(summary.stop_reason)])
     return title, _table(
         [],
         [[(k, "text"), (v, "text")] for k, v in facts],
@@ -243,6 +243,14 @@ def _unstable_note(summary: RunSummary) -> str:
         lines.append(line + ".")
     lines.append("Their figures merge unsettled windows: read them with care (bars on the curve).")
     return f'<p class="warn">{html.escape(" ".join(lines))}</p>'
+
+
+def _stop_words(stop_reason: str) -> str:
+    # A results file is rewritten after every level with "running": one that still says so
+    # was left by a process that never finished (killed, or the machine went down).
+    if stop_reason == "running":
+        return "did not finish: the run stopped (killed?) after the levels shown"
+    return stop_reason.replace("_", " ")
 
 
 def _recommendation(rec: Recommendation) -> str:
