@@ -24,11 +24,14 @@ demo: $(BIN)/.installed
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
-# The real services the scheduled-run tests talk to (Debian's packages, started by the tests
-# as plain processes): PostgreSQL for a shared history, Prometheus's Pushgateway.
+# The real services the tests talk to (Debian's packages, started by the tests as plain
+# processes): PostgreSQL for a shared history, Prometheus's Pushgateway, nginx terminating
+# HTTPS in front of Triton.
 services:
-	@{ test -x /usr/lib/postgresql/15/bin/postgres && command -v prometheus-pushgateway >/dev/null; } || \
+	@{ ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && command -v prometheus-pushgateway >/dev/null; } || \
 		{ apt-get update -qq && apt-get install -y -qq postgresql prometheus-pushgateway >/dev/null; }
+	@test -x /usr/sbin/nginx || \
+		{ apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null; }
 
 test: $(BIN)/.installed chromium services
 	$(BIN)/ruff check .

@@ -22,6 +22,10 @@ CLIENT_LAG_WARNING_MS = 1.0
 # perf_analyzer's standard deviation of a single sample: UINT64_MAX, printed as such.
 UINT64_MAX = 2**64 - 1
 
+# perf_analyzer's DELAY_PCT_THRESHOLD (constants.h): above this share of delayed requests,
+# in percent, it warns that it could not keep up with the rate.
+DELAY_PCT_THRESHOLD = 1.0
+
 NO_VALID_REQUESTS = (
     "  No valid requests recorded within time interval. Please use a larger time window."
 )
@@ -53,8 +57,28 @@ def settings_block(settings: SweepSettings) -> str:
         if settings.concurrency_end != 0:  # 0: no limit, -l ends the sweep
             limit = max(settings.concurrency_start, settings.concurrency_end)
             lines.append(f"  Concurrency limit: {limit} concurrent requests")
+    lines += _rate_settings_lines(settings)
     lines += ["  Using synchronous calls for inference", ""]
     return "\n".join(lines)
+
+
+def _rate_settings_lines(settings: SweepSettings) -> list[str]:
+    """perf_analyzer's request-rate lines of the settings block (PrerunReport); an intervals
+    file is its custom-intervals mode, which prints none of them."""
+    rate = settings.rate
+    if not settings.rate_mode or rate.intervals_file:
+        return []
+    lines = []
+    if rate.end != 1.0:
+        lines.append(f"  Latency limit: {_ms(settings.latency_threshold_ms)} msec")
+        if rate.end != 0:
+            lines.append(
+                f"  Request Rate limit: {fmt(max(rate.start or 0.0, rate.end))} requests per "
+                "seconds"
+            )
+    kind = "poisson" if rate.distribution == "poisson" else "uniform"
+    lines.append(f"  Using {kind} distribution on request generation")
+    return lines
 
 
 def _stabilising_on(settings: SweepSettings) -> str:
@@ -70,7 +94,14 @@ def _ms(x: float | None) -> str:
 # -- one level -------------------------------------------------------------------------------
 
 
-def level_header(concurrency: int) -> str:
+def level_header(concurrency: float, settings: SweepSettings | None = None) -> str:
+    """The line before a level's block; in request-rate mode the level is a rate (an
+    intervals file has none: perf_analyzer prints no header for it)."""
+    if settings is not None and settings.rate_mode:
+        if settings.rate.intervals_file:
+            return ""
+        # "seconds": what perf_analyzer 2.51 prints (its later source says "second").
+        return f"Request Rate: {fmt(concurrency)} inference requests per seconds"
     return f"Request concurrency: {concurrency}"
 
 
@@ -103,10 +134,18 @@ def client_lines(
     w: Window, settings: SweepSettings, protocol_detail: bool = True, verbose: bool = False
 ) -> list[str]:
     """ReportClientSideStats for a synchronous, non-decoupled, non-sequence model."""
-    lines = [
-        f"    Request count: {w.request_count}",
-        f"    Throughput: {fmt(w.throughput)} infer/sec",
-    ]
+    lines = [f"    Request count: {w.request_count}"]
+    throughput = fmt(w.throughput)
+    if settings.rate_mode and w.late_share * 100 > DELAY_PCT_THRESHOLD:
+        # perf_analyzer's lines, std::fixed with 2 decimals: its Throughput line after them
+        # inherits that format.
+        lines += [
+            f"    Avg send request rate: {w.send_rate:.2f} infer/sec",
+            "    [WARNING] triton-locust was not able to keep up with the desired request "
+            f"rate. {w.late_share * 100:.2f}% of the requests were delayed. ",
+        ]
+        throughput = f"{w.throughput:.2f}"
+    lines.append(f"    Throughput: {throughput} infer/sec")
     if settings.percentile is None:
         avg_us = whole_us(w.avg_latency_ns or 0)
         lines.append(f"    Avg latency: {avg_us} usec (standard deviation {_std(w)} usec)")
@@ -164,6 +203,8 @@ def _our_lines(level: LevelResult, settings: SweepSettings) -> list[str]:
     (where perf_analyzer puts its own "not able to keep up" warning)."""
     lines = [*_verdict_lines(level, settings)]
     merged = level.merged
+    if settings.rate_mode and merged is not None and merged.request_count:
+        lines += rate_lines(merged, level.request_rate)
     failed = [w.error_count for w in level.windows if w.error_count]
     if failed:
         reported = f", {merged.error_count} in the reported windows" if merged is not None else ""
@@ -192,6 +233,26 @@ def _our_lines(level: LevelResult, settings: SweepSettings) -> list[str]:
             f"({_load_figures(merged)}). The results may not be accurate."
         )
     return lines
+
+
+def rate_lines(w: Window, target: float | None) -> list[str]:
+    """Ours, in request-rate mode: the latency from each request's slot (what a caller
+    arriving at that rate waits; perf_analyzer's figures above count from the send), and the
+    late requests."""
+    scheduled = ", ".join(
+        f"p{p} {whole_us(ns)} usec" for p, ns in sorted(w.scheduled_percentiles_ns.items())
+    )
+    late = f"  Late requests: {w.late_count} of {w.request_count} ({w.late_share:.2%})"
+    if w.late_count:
+        late += (
+            f", late by p50 {whole_us(w.late_p50_ns or 0)} usec, "
+            f"p99 {whole_us(w.late_p99_ns or 0)} usec"
+        )
+    target_text = f" of {fmt(target)} wanted" if target is not None else ""
+    return [
+        f"  Scheduled latency (from each request's slot, not its send): {scheduled}",
+        late + f"; sent {w.send_rate:.2f} requests/sec{target_text}",
+    ]
 
 
 def client_overloaded(window: Window) -> bool:
@@ -268,8 +329,13 @@ def summary_block(result: SweepResult) -> str:
         assert merged is not None  # reported levels have one
         latency_us = whole_us(int(merged.stabilising_latency_ns(settings.percentile)))
         flag = "" if level.stable else " (unstable)"
+        load = (
+            f"Request Rate: {fmt(level.request_rate)}"
+            if level.request_rate is not None
+            else f"Concurrency: {level.concurrency}"
+        )
         lines.append(
-            f"Concurrency: {level.concurrency}, throughput: {fmt(merged.throughput)} infer/sec, "
+            f"{load}, throughput: {fmt(merged.throughput)} infer/sec, "
             f"latency {latency_us} usec{flag}"
         )
     return "\n".join(lines)
@@ -296,7 +362,7 @@ def stability_so_far(windows: Sequence[Window], settings: SweepSettings) -> str:
 
 
 def status_line(
-    concurrency: int,
+    concurrency: float,
     windows: Sequence[Window],
     settings: SweepSettings,
     elapsed_s: float,
@@ -305,8 +371,13 @@ def status_line(
     """The terminal's live status line: the level, its latest window, the spread so far
     against -s, the time spent; spelled out when `width` allows, abbreviated otherwise."""
     clock, r, k = _clock(elapsed_s), settings.max_trials, len(windows)
+    name, short = (
+        (f"rate {concurrency:g}/s", f"r={concurrency:g}")
+        if settings.rate_mode
+        else (f"concurrency {concurrency}", f"c={concurrency}")
+    )
     if not windows:
-        return f"[{clock}] concurrency {concurrency} | window 1 of {r}: measuring"
+        return f"[{clock}] {name} | window 1 of {r}: measuring"
     w = windows[-1]
     latency = w.stabilising_latency_ns(settings.percentile)
     us = str(whole_us(int(latency))) if math.isfinite(latency) else "none"
@@ -318,13 +389,13 @@ def status_line(
         long_spread = f"spread: thr {_pct(s.throughput)}, lat {_pct(s.latency)}"
         short_spread = f"spread {_pct(s.throughput)}/{_pct(s.latency)}"
     spelled = (
-        f"[{clock}] concurrency {concurrency} | window {k} of {r} | {w.throughput:.1f} "
+        f"[{clock}] {name} | window {k} of {r} | {w.throughput:.1f} "
         f"infer/sec | {label} {us} usec | {long_spread} (-s {limit})"
     )
     if len(spelled) <= width:
         return spelled
     return (
-        f"[{clock}] c={concurrency} win {k}/{r} | {w.throughput:.1f} infer/s | {label} {us} us"
+        f"[{clock}] {short} win {k}/{r} | {w.throughput:.1f} infer/s | {label} {us} us"
         f" | {short_spread} (-s {limit})"
     )
 

@@ -26,11 +26,30 @@ AVG_LATENCY_COLUMN = "Avg latency"
 VERBOSE_COLUMNS: tuple[str, ...] = ("request/response", "response wait")
 
 
-def header(percentiles: list[int], verbose: bool, stabilises_on_average: bool) -> list[str]:
+# Request-rate mode: perf_analyzer's load column, and (--verbose-csv) ours after all of
+# perf_analyzer's columns, so that scripts reading its columns by position keep working.
+REQUEST_RATE_COLUMN = "Request Rate"
+SCHEDULED_PERCENTILES: tuple[int, ...] = (50, 90, 95, 99)
+LATE_COLUMN = "Late requests"
+
+
+def scheduled_column(p: int) -> str:
+    return f"Scheduled p{p} latency"
+
+
+def header(
+    percentiles: list[int],
+    verbose: bool,
+    stabilises_on_average: bool,
+    request_rate: bool = False,
+) -> list[str]:
     """The header row for the given percentile columns (sorted, as perf_analyzer's std::map)."""
-    cols = list(LEADING_COLUMNS) + [percentile_column(p) for p in sorted(percentiles)]
+    leading = [REQUEST_RATE_COLUMN, *LEADING_COLUMNS[1:]] if request_rate else LEADING_COLUMNS
+    cols = list(leading) + [percentile_column(p) for p in sorted(percentiles)]
     if verbose:
         if stabilises_on_average:
             cols.append(AVG_LATENCY_COLUMN)
         cols.extend(VERBOSE_COLUMNS)
+        if request_rate:
+            cols += [scheduled_column(p) for p in SCHEDULED_PERCENTILES] + [LATE_COLUMN]
     return cols

@@ -8,7 +8,7 @@ import io
 from pathlib import Path
 
 from analysis.atomic_write import write_text
-from analysis.csv_columns import header
+from analysis.csv_columns import SCHEDULED_PERCENTILES, header
 from analysis.pa_arithmetic import client_split_us, fmt, server_columns_us, whole_us
 from analysis.results import LevelResult, SweepResult
 from analysis.statistics import wanted_percentiles
@@ -16,9 +16,11 @@ from analysis.window import Window
 
 
 def _row(
-    w: Window, concurrency: int, percentiles: list[int], verbose: bool, on_average: bool
+    w: Window, level: LevelResult, percentiles: list[int], verbose: bool, on_average: bool
 ) -> list[object]:
-    row: list[object] = [concurrency, fmt(w.throughput), whole_us(w.avg_send_ns)]
+    # perf_analyzer writes the rate as an ofstream writes a double (6 significant digits).
+    load = level.concurrency if level.request_rate is None else fmt(level.request_rate)
+    row: list[object] = [load, fmt(w.throughput), whole_us(w.avg_send_ns)]
     row += server_columns_us(w)
     row.append(whole_us(w.avg_recv_ns))
     row += [whole_us(w.percentiles_ns[p]) for p in percentiles]
@@ -27,6 +29,9 @@ def _row(
         if on_average:
             row.append(split.request_us)
         row += [split.send_us + split.recv_us, split.response_wait_us]
+        if level.request_rate is not None:
+            row += [whole_us(w.scheduled_percentiles_ns.get(p, 0)) for p in SCHEDULED_PERCENTILES]
+            row.append(w.late_count)
     return row
 
 
@@ -44,9 +49,9 @@ def csv_text(result: SweepResult, verbose: bool = False) -> str:
     on_average = settings.percentile is None
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header(percentiles, verbose, on_average))
+    writer.writerow(header(percentiles, verbose, on_average, settings.rate_mode))
     for level, merged in _by_throughput(result.reported_levels):
-        writer.writerow(_row(merged, level.concurrency, percentiles, verbose, on_average))
+        writer.writerow(_row(merged, level, percentiles, verbose, on_average))
     return out.getvalue()
 
 

@@ -6,25 +6,42 @@ SweepSettings and Outputs through `from_values`."""
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
+from analysis.pacer import DISTRIBUTIONS, IntervalsPacer, read_intervals
 from analysis.settings import (
+    CERT_TYPES,
     CLIENT_IO,
     DEFAULT_PORTS,
     INPUT_DATA,
     MEASUREMENT_MODES,
     PROTOCOLS,
     Outputs,
+    RateSettings,
     SweepSettings,
+    TlsSettings,
+    check_tls,
     headers_from_env,
     host_port,
     parse_headers,
     parse_range,
+    parse_rate_range,
     parse_shapes,
 )
+
+_TRUE_WORDS, _FALSE_WORDS = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def bool_word(text: str) -> bool:
+    """true/false (1/0, yes/no, on/off) after a switch that takes one."""
+    word = text.strip().lower()
+    if word not in _TRUE_WORDS + _FALSE_WORDS:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected true or false")
+    return word in _TRUE_WORDS
 
 
 @dataclass(frozen=True)
@@ -39,9 +56,23 @@ class Flag:
     metavar: str | None = None
     choices: tuple[str, ...] | None = None
     secret: bool = False  # its values are credentials: masked in the web UI, never written
+    # A switch that may also be followed by true or false: perf_analyzer documents
+    # `--ssl-grpc-use-ssl <bool>`, so command lines copied from its help must parse.
+    bool_value: bool = False
 
     def argparse_kwargs(self, dest: str) -> dict[str, Any]:
         """What argparse's add_argument takes for this flag, under `dest`."""
+        if self.bool_value:
+            return {
+                "dest": dest,
+                "help": self.help,
+                "action": "store",
+                "nargs": "?",
+                "const": True,
+                "default": self.default,
+                "type": bool_word,
+                "metavar": "true|false",
+            }
         kwargs: dict[str, Any] = {"dest": dest, "help": self.help, "action": self.action}
         if self.action != "store_true":
             kwargs["metavar"] = self.metavar
@@ -68,7 +99,8 @@ FLAGS: tuple[Flag, ...] = (
         ("-u", "--url"),
         "--triton-url",
         "url",
-        "server HOST:PORT; default localhost:8000 for HTTP, localhost:8001 for gRPC",
+        "server HOST:PORT (https://HOST[:PORT]: HTTP over TLS); default localhost:8000 for "
+        "HTTP, localhost:8001 for gRPC",
     ),
     Flag(
         ("-i", "--protocol"),
@@ -92,8 +124,42 @@ FLAGS: tuple[Flag, ...] = (
         "--concurrency-range",
         "concurrency_range",
         "START[:END[:STEP]] concurrency levels (END 0: until -l is reached)",
-        default="1",
+        default=None,
         metavar="START:END:STEP",
+    ),
+    Flag(
+        ("--request-rate-range",),
+        "--request-rate-range",
+        "request_rate_range",
+        "START[:END[:STEP]] request rates per second, floats (END 0: until -l is reached); "
+        "instead of --concurrency-range",
+        metavar="START:END:STEP",
+    ),
+    Flag(
+        ("--request-distribution",),
+        "--request-distribution",
+        "request_distribution",
+        "constant or poisson: how the requests of a rate are spread in time",
+        default="constant",
+        type=str.lower,
+        choices=DISTRIBUTIONS,
+    ),
+    Flag(
+        ("--request-intervals",),
+        "--request-intervals",
+        "request_intervals",
+        "FILE of intervals in usec between requests, one a line, looped (one level at their "
+        "rate; instead of either range)",
+        metavar="FILE",
+    ),
+    Flag(
+        ("--max-threads",),
+        "--max-threads",
+        "max_threads",
+        "request-rate mode: the users (threads) that can hold requests in flight; a request "
+        "due while all are busy leaves late",
+        type=int,
+        metavar="N",
     ),
     Flag(
         ("-p", "--measurement-interval"),
@@ -242,6 +308,97 @@ FLAGS: tuple[Flag, ...] = (
         type=int,
     ),
     Flag(
+        ("--ssl-grpc-use-ssl",),
+        "--ssl-grpc-use-ssl",
+        "ssl_grpc_use_ssl",
+        "gRPC over TLS (perf_analyzer's bare switch; 'true' or 'false' may follow)",
+        default=False,
+        type=None,
+        action="store_true",
+        bool_value=True,
+    ),
+    Flag(
+        ("--ssl-grpc-root-certifications-file",),
+        "--ssl-grpc-root-certifications-file",
+        "ssl_grpc_root_certifications_file",
+        "PEM file of the CAs the server's certificate is checked against (default: the "
+        "system's)",
+        metavar="FILE",
+    ),
+    Flag(
+        ("--ssl-grpc-private-key-file",),
+        "--ssl-grpc-private-key-file",
+        "ssl_grpc_private_key_file",
+        "PEM file of the client's private key (mutual TLS, with the chain below)",
+        metavar="FILE",
+    ),
+    Flag(
+        ("--ssl-grpc-certificate-chain-file",),
+        "--ssl-grpc-certificate-chain-file",
+        "ssl_grpc_certificate_chain_file",
+        "PEM file of the client's certificate chain (mutual TLS)",
+        metavar="FILE",
+    ),
+    Flag(
+        ("--ssl-https-verify-peer",),
+        "--ssl-https-verify-peer",
+        "ssl_https_verify_peer",
+        "https:// URL: 1 checks the server's certificate against the CAs, 0 does not "
+        "(libcurl's CURLOPT_SSL_VERIFYPEER)",
+        default=1,
+        type=int,
+    ),
+    Flag(
+        ("--ssl-https-verify-host",),
+        "--ssl-https-verify-host",
+        "ssl_https_verify_host",
+        "https:// URL: 1 or 2 checks that the certificate names the URL's host, 0 does not "
+        "(libcurl's CURLOPT_SSL_VERIFYHOST)",
+        default=2,
+        type=int,
+    ),
+    Flag(
+        ("--ssl-https-ca-certificates-file",),
+        "--ssl-https-ca-certificates-file",
+        "ssl_https_ca_certificates_file",
+        "https:// URL: the CA bundle (PEM) the server's certificate is checked against "
+        "(default: the system's)",
+        metavar="FILE",
+    ),
+    Flag(
+        ("--ssl-https-client-certificate-file",),
+        "--ssl-https-client-certificate-file",
+        "ssl_https_client_certificate_file",
+        "https:// URL: the client certificate (mutual TLS); its key too, unless the key file "
+        "is given",
+        metavar="FILE",
+    ),
+    Flag(
+        ("--ssl-https-client-certificate-type",),
+        "--ssl-https-client-certificate-type",
+        "ssl_https_client_certificate_type",
+        "PEM or DER: the client certificate's format",
+        default="PEM",
+        type=str.upper,
+        choices=CERT_TYPES,
+    ),
+    Flag(
+        ("--ssl-https-private-key-file",),
+        "--ssl-https-private-key-file",
+        "ssl_https_private_key_file",
+        "https:// URL: the client certificate's private key",
+        metavar="FILE",
+    ),
+    Flag(
+        ("--ssl-https-private-key-type",),
+        "--ssl-https-private-key-type",
+        "ssl_https_private_key_type",
+        "PEM or DER: the private key's format",
+        default="PEM",
+        type=str.upper,
+        choices=CERT_TYPES,
+    ),
+    Flag(
         ("-v", "--verbose"),
         "--verbose-windows",
         "verbose",
@@ -254,8 +411,6 @@ FLAGS: tuple[Flag, ...] = (
 
 # perf_analyzer flags we know and do not take yet: a clear word instead of "unrecognized".
 NOT_YET: tuple[str, ...] = (
-    "--request-rate-range",
-    "--request-intervals",
     "--async",
     "-a",
     "--sync",
@@ -263,7 +418,6 @@ NOT_YET: tuple[str, ...] = (
     "--shared-memory",
     "--sequence-length",
     "--collect-metrics",
-    "--ssl-grpc-use-ssl",
     "--periodic-concurrency-range",
     "--request-count",
     "--warmup-request-count",
@@ -284,7 +438,14 @@ def from_values(get: Callable[[str], Any]) -> tuple[SweepSettings, Outputs]:
     _one_of("-i/--protocol", protocol, PROTOCOLS)
     _one_of("--measurement-mode", get("measurement_mode"), MEASUREMENT_MODES)
     _one_of("--client-io", get("client_io"), CLIENT_IO)
-    start, end, step = parse_range(get("concurrency_range"))
+    rate = _rate(get)
+    concurrency = get("concurrency_range")
+    if rate.start is not None and concurrency not in (None, ""):
+        raise ValueError(
+            "--concurrency-range and --request-rate-range (or --request-intervals): "
+            "one load mode at a time"
+        )
+    start, end, step = parse_range(concurrency if concurrency not in (None, "") else "1")
     if 0 < end < start:  # a lone START is one level (perf_analyzer): record what will run
         end = start
     threshold = float(get("latency_threshold_ms") or 0)
@@ -293,6 +454,8 @@ def from_values(get: Callable[[str], Any]) -> tuple[SweepSettings, Outputs]:
     latency_threshold = threshold or None
     if end == 0 and latency_threshold is None:
         raise ValueError("--concurrency-range with END 0 needs -l/--latency-threshold")
+    if rate.start is not None and rate.end == 0 and latency_threshold is None:
+        raise ValueError("--request-rate-range with END 0 needs -l/--latency-threshold")
     percentile = get("percentile")
     if percentile is not None and percentile != -1 and not 1 <= percentile <= 99:
         raise ValueError(f"--percentile {percentile}: must be in 1..99")
@@ -316,6 +479,8 @@ def from_values(get: Callable[[str], Any]) -> tuple[SweepSettings, Outputs]:
     shapes = parse_shapes(get("shape") or [])
     url = get("url") or f"localhost:{DEFAULT_PORTS[protocol]}"
     host_port(url)  # a URL without a usable port is said here, not by a traceback later
+    tls = _tls(get)
+    check_tls(tls, protocol, url)
     settings = SweepSettings(
         model=model,
         url=url,
@@ -340,6 +505,8 @@ def from_values(get: Callable[[str], Any]) -> tuple[SweepSettings, Outputs]:
         ),
         client_io=get("client_io"),
         request_timeout_ms=get("request_timeout_ms"),
+        tls=tls,
+        rate=rate,
     )
     outputs = Outputs(
         csv=get("csv"),
@@ -350,6 +517,41 @@ def from_values(get: Callable[[str], Any]) -> tuple[SweepSettings, Outputs]:
         latency_budget_ms=get("latency_budget_ms"),
     )
     return settings, outputs
+
+
+def _rate(get: Callable[[str], Any]) -> RateSettings:
+    """The request-rate flags, checked as perf_analyzer checks them."""
+    text, intervals_file = get("request_rate_range"), get("request_intervals")
+    distribution = str(get("request_distribution") or "constant").strip().lower()
+    _one_of("--request-distribution", distribution, DISTRIBUTIONS)
+    max_threads = get("max_threads")
+    if max_threads is not None and max_threads not in ("",):
+        _positive("--max-threads", int(max_threads))
+    threads = {"max_threads": int(max_threads)} if max_threads not in (None, "") else {}
+    if intervals_file:
+        if text not in (None, ""):
+            raise ValueError(
+                "--request-intervals and --request-rate-range: one load mode at a time"
+            )
+        mean = IntervalsPacer([i * 1000 for i in read_intervals(intervals_file)]).rate
+        return RateSettings(mean, mean, 1.0, distribution, str(intervals_file), **threads)
+    if text in (None, ""):
+        return RateSettings(distribution=distribution, **threads)
+    start, end, step = parse_rate_range(text)
+    return RateSettings(start, end, step, distribution, **threads)
+
+
+def _tls(get: Callable[[str], Any]) -> TlsSettings:
+    """The --ssl-* values, each under its TlsSettings field's name; unset paths are ''."""
+    values: dict[str, Any] = {}
+    for f in fields(TlsSettings):
+        value = get(f.name)
+        if value is None:
+            value = f.default
+        elif isinstance(f.default, str) and f.name.endswith("_type"):
+            value = str(value).strip().upper()  # the web UI's form is not argparse's type
+        values[f.name] = value
+    return TlsSettings(**values)
 
 
 def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> None:

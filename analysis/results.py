@@ -26,6 +26,9 @@ class LevelResult:
     merged: Window | None
     spread: Spread
     remeasured: int = 0  # times the level started over: a Locust worker lost or joined
+    # Request-rate mode: the level's target rate (requests/s); `concurrency` is then the
+    # users that could hold requests in flight (--max-threads).
+    request_rate: float | None = None
 
     @property
     def stable(self) -> bool:
@@ -48,6 +51,7 @@ class LevelResult:
             "stable": self.stable,
             "spread": self.spread.to_dict(),
             "remeasured": self.remeasured,
+            **({"request_rate": self.request_rate} if self.request_rate is not None else {}),
             "merged": self.merged.to_dict() if self.merged else None,
             "windows": [w.to_dict() for w in self.windows],
         }
@@ -65,6 +69,7 @@ class LevelResult:
                 latency=_inf_if_none(spread.get("latency")),
             ),
             remeasured=int(data.get("remeasured", 0)),
+            request_rate=data.get("request_rate"),
         )
 
 

@@ -5,9 +5,10 @@ table, the CLI, the Locust side and the results file all build on this."""
 from __future__ import annotations
 
 import itertools
+import os
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from analysis.stabiliser import StabilityRule
@@ -21,6 +22,73 @@ MEASUREMENT_MODES = ("time_windows", "count_windows")
 CLIENT_IO = ("threads", "gevent")
 # Generated input data; perf_analyzer's data files are not taken yet.
 INPUT_DATA = ("random", "zero")
+# -u's schemes (perf_analyzer hands an HTTP URL to libcurl: https:// is TLS) and their ports.
+SCHEME_PORTS = {"http": 80, "https": 443}
+# The formats perf_analyzer (libcurl) reads an HTTPS client certificate and key in.
+CERT_TYPES = ("PEM", "DER")
+# perf_analyzer's --max-threads when --request-rate-range is given (command_line_parser.h).
+DEFAULT_RATE_THREADS = 4
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """perf_analyzer's --ssl-* flags, named as its SslOptionsBase names them (the flag is the
+    name in dashes). File paths only: a file's contents, a private key's above all, are read
+    by the wire when it connects and never kept here or written to a results file.
+
+    gRPC: TLS when ssl_grpc_use_ssl; the server's certificate is always checked, against the
+    root certificates file or the system's CAs. HTTP: TLS when the URL is https://, checked
+    as libcurl checks it: verify_peer 1 against the CA file (or the system's CAs), 0 not at
+    all; verify_host 1 or 2, that the certificate names the URL's host, 0 not."""
+
+    ssl_grpc_use_ssl: bool = False
+    ssl_grpc_root_certifications_file: str = ""
+    ssl_grpc_private_key_file: str = ""
+    ssl_grpc_certificate_chain_file: str = ""
+    ssl_https_verify_peer: int = 1
+    ssl_https_verify_host: int = 2
+    ssl_https_ca_certificates_file: str = ""
+    ssl_https_client_certificate_file: str = ""
+    ssl_https_client_certificate_type: str = "PEM"
+    ssl_https_private_key_file: str = ""
+    ssl_https_private_key_type: str = "PEM"
+
+    def given(self, prefix: str) -> list[str]:
+        """The flags starting with `prefix` ('--ssl-grpc-') set to other than their default."""
+        return [
+            flag_name(f.name)
+            for f in fields(self)
+            if flag_name(f.name).startswith(prefix) and getattr(self, f.name) != f.default
+        ]
+
+
+def flag_name(tls_field: str) -> str:
+    """The perf_analyzer flag of a TlsSettings field: ssl_grpc_use_ssl is --ssl-grpc-use-ssl."""
+    return "--" + tls_field.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class RateSettings:
+    """perf_analyzer's request-rate mode: --request-rate-range, --request-distribution,
+    --request-intervals and --max-threads. `start` None is concurrency mode. An intervals
+    file is one level at the mean rate its intervals make (start = end = that rate)."""
+
+    start: float | None = None
+    end: float = 1.0  # perf_analyzer's {1.0, 1.0, 1.0}; 0 goes on until -l
+    step: float = 1.0
+    distribution: str = "constant"  # constant or poisson
+    intervals_file: str = ""  # intervals in µs, one a line, looped
+    max_threads: int = DEFAULT_RATE_THREADS  # users that can hold requests in flight
+
+    def rates(self) -> Iterator[float]:
+        """perf_analyzer's linear search: START, then +STEP (the float sum, as its do-while
+        adds it) while <= END; a lone START is one level; END 0 goes on until -l."""
+        rate = self.start or 1.0
+        while True:
+            yield rate
+            rate += self.step
+            if self.intervals_file or (self.end != 0 and rate > self.end):
+                return
 
 
 @dataclass(frozen=True)
@@ -49,6 +117,19 @@ class SweepSettings:
     headers: dict[str, str] = field(default_factory=dict)
     client_io: str = "threads"  # one of CLIENT_IO
     request_timeout_ms: int = 30_000  # a request unanswered this long fails as "timeout"
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    rate: RateSettings = field(default_factory=RateSettings)
+
+    @property
+    def uses_tls(self) -> bool:
+        """Whether the load and the control plane speak TLS: an https:// URL over HTTP (as
+        libcurl, under perf_analyzer, reads it), --ssl-grpc-use-ssl over gRPC."""
+        return self.tls.ssl_grpc_use_ssl if self.protocol == "grpc" else is_https(self.url)
+
+    @property
+    def rate_mode(self) -> bool:
+        """Requests sent at a rate (perf_analyzer's request-rate or custom-intervals mode)."""
+        return self.rate.start is not None
 
     def concurrencies(self) -> Iterator[int]:
         """perf_analyzer's levels: START, +STEP, ... while <= END; a lone START (END below it)
@@ -81,8 +162,14 @@ class SweepSettings:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SweepSettings:
-        return cls(**data)
-
+        data = dict(data)
+        tls = data.pop("tls", None)  # a results file from before TLS has none: plain
+        rate = data.pop("rate", None)  # nor one from before request-rate mode a rate
+        return cls(
+            **data,
+            tls=TlsSettings(**tls) if tls else TlsSettings(),
+            rate=RateSettings(**rate) if rate else RateSettings(),
+        )
 
 
 @dataclass(frozen=True)
@@ -102,19 +189,30 @@ class Outputs:
 
 
 def host_port(url: str) -> tuple[str, int]:
-    """'host:port' (an http:// prefix and a trailing slash allowed) into its parts; raises
-    ValueError naming the URL when it has no usable port."""
+    """'HOST:PORT', or 'http://' / 'https://' with HOST[:PORT] (the scheme's port when left
+    out; a trailing slash allowed), into its parts; raises ValueError naming the URL when it
+    has no usable host and port."""
     scheme, sep, rest = url.partition("://")
-    if not sep:
-        scheme, rest = "http", url
-    if scheme.lower() != "http":
-        raise ValueError(f"-u {url!r}: {scheme}:// is not supported yet (plain http:// only)")
-    hostport = rest.rstrip("/")
-    host, sep, port = hostport.rpartition(":")
+    scheme = scheme.lower() if sep else ""
+    if sep and scheme not in SCHEME_PORTS:
+        raise ValueError(f"-u {url!r}: {scheme}:// is not supported (http:// or https://)")
+    hostport = rest.rstrip("/") if sep else url.rstrip("/")
+    if scheme and (":" not in hostport or hostport.endswith("]")):
+        host, port = hostport, str(SCHEME_PORTS[scheme])
+    else:
+        host, colon, port = hostport.rpartition(":")
+        if not colon:
+            host = ""
     host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not host or "/" in host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"-u {url!r}: expected HOST:PORT")
     return host, int(port)
+
+
+def is_https(url: str) -> bool:
+    """Whether -u asks for TLS over HTTP (https://...)."""
+    scheme, sep, _ = url.partition("://")
+    return bool(sep) and scheme.lower() == "https"
 
 
 def authority(url: str) -> str:
@@ -135,6 +233,26 @@ def parse_range(text: str) -> tuple[int, int, int]:
     start, end, step = (values + [1, 1])[:3] if len(values) == 1 else (values + [1])[:3]
     if start < 1 or step < 1:
         raise ValueError(f"--concurrency-range {text!r}: START and STEP must be at least 1")
+    return start, end, step
+
+
+def parse_rate_range(text: str) -> tuple[float, float, float]:
+    """perf_analyzer's --request-rate-range START[:END[:STEP]], floats; END and STEP default
+    to 1.0, as its {1.0, 1.0, 1.0}."""
+    parts = str(text).split(":")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if not values or len(values) > 3 or any(not v >= 0 or v == float("inf") for v in values):
+        raise ValueError(
+            f"--request-rate-range {text!r}: expected START[:END[:STEP]] of numbers, none negative"
+        )
+    start, end, step = (values + [1.0, 1.0])[:3]
+    if start <= 0:
+        raise ValueError(f"--request-rate-range {text!r}: START must be above 0")
+    if step <= 0:
+        raise ValueError(f"--request-rate-range {text!r}: STEP must be above 0")
     return start, end, step
 
 
@@ -197,3 +315,63 @@ def parse_shapes(values: Sequence[str]) -> dict[str, list[int]]:
             raise ValueError(f"--shape {value!r}: expected NAME:d1,d2,... with positive dims")
         shapes[name] = parsed
     return shapes
+
+
+def check_tls(
+    tls: TlsSettings,
+    protocol: str,
+    url: str,
+    is_file: Callable[[str], bool] = os.path.isfile,
+) -> None:
+    """Raises ValueError, one line naming the flag, for TLS settings that cannot be what was
+    meant: perf_analyzer ignores a flag of the other protocol, or a certificate without TLS,
+    and would send in the clear what the user meant to encrypt."""
+    grpc_given, https_given = tls.given("--ssl-grpc-"), tls.given("--ssl-https-")
+    if protocol == "grpc":
+        if https_given:
+            raise ValueError(
+                f"{https_given[0]}: an HTTPS flag; over gRPC, TLS is --ssl-grpc-use-ssl "
+                "with the --ssl-grpc-* files"
+            )
+        if is_https(url):
+            raise ValueError(
+                f"-u {url!r}: gRPC takes HOST:PORT (perf_analyzer cannot resolve an https:// "
+                "URL); for TLS over gRPC give --ssl-grpc-use-ssl"
+            )
+        if not tls.ssl_grpc_use_ssl and grpc_given:
+            raise ValueError(f"{grpc_given[0]}: needs --ssl-grpc-use-ssl")
+        if bool(tls.ssl_grpc_private_key_file) != bool(tls.ssl_grpc_certificate_chain_file):
+            given, missing = (
+                ("--ssl-grpc-private-key-file", "--ssl-grpc-certificate-chain-file")
+                if tls.ssl_grpc_private_key_file
+                else ("--ssl-grpc-certificate-chain-file", "--ssl-grpc-private-key-file")
+            )
+            raise ValueError(f"{given}: needs {missing} too (a client certificate is the pair)")
+    else:
+        if grpc_given:
+            raise ValueError(
+                f"{grpc_given[0]}: a gRPC flag; over HTTP, TLS is an https:// URL "
+                "(-u https://HOST:PORT) with the --ssl-https-* flags"
+            )
+        if https_given and not is_https(url):
+            raise ValueError(f"{https_given[0]}: needs an https:// URL (-u https://HOST:PORT)")
+        if tls.ssl_https_verify_peer not in (0, 1):
+            raise ValueError(
+                f"--ssl-https-verify-peer {tls.ssl_https_verify_peer}: expected 0 or 1"
+            )
+        if tls.ssl_https_verify_host not in (0, 1, 2):
+            raise ValueError(
+                f"--ssl-https-verify-host {tls.ssl_https_verify_host}: expected 0, 1 or 2"
+            )
+        for name in ("ssl_https_client_certificate_type", "ssl_https_private_key_type"):
+            if getattr(tls, name) not in CERT_TYPES:
+                raise ValueError(f"{flag_name(name)} {getattr(tls, name)!r}: expected PEM or DER")
+        if tls.ssl_https_private_key_file and not tls.ssl_https_client_certificate_file:
+            raise ValueError(
+                "--ssl-https-private-key-file: needs --ssl-https-client-certificate-file "
+                "(the certificate the key belongs to)"
+            )
+    for f in fields(tls):
+        path = getattr(tls, f.name)
+        if f.name.endswith("_file") and path and not is_file(path):
+            raise ValueError(f"{flag_name(f.name)} {path!r}: no such file")

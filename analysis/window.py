@@ -10,9 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from analysis.distribution import ExactLatencies, LatencyHistogram, merge_all, percentiles_of
-from analysis.pa_arithmetic import NS_PER_US, avg_ns, throughput
+from analysis.pa_arithmetic import NS_PER_S, NS_PER_US, avg_ns, throughput
 from analysis.records import Records
 from analysis.server_stats import ServerStats
+
+# perf_analyzer's delay_tolerance_ (request_rate_worker.h): a request that leaves more than
+# this after its slot is delayed; ours counts it late.
+LATE_TOLERANCE_NS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,27 @@ class Window:
     # and that joined during it (Locust moved users onto them mid-window).
     missing_workers: int = 0
     joined_workers: int = 0
+    # Request-rate mode (None or 0 in concurrency mode). Latency from each request's slot
+    # rather than from its send (corrected for coordinated omission); the requests that left
+    # more than perf_analyzer's 1 ms after their slot, and how late (p50, p99); the requests
+    # sent in the window (perf_analyzer's "Avg send request rate").
+    scheduled_percentiles_ns: dict[int, int] = field(default_factory=dict)
+    late_count: int = 0
+    late_p50_ns: int | None = None
+    late_p99_ns: int | None = None
+    sent_count: int = 0
+    scheduled_latencies: ExactLatencies | LatencyHistogram | None = field(default=None, repr=False)
+    lateness: ExactLatencies | LatencyHistogram | None = field(default=None, repr=False)
+
+    @property
+    def send_rate(self) -> float:
+        """Requests sent per second in the window (the rate actually sent)."""
+        return self.sent_count * NS_PER_S / self.duration_ns if self.duration_ns > 0 else 0.0
+
+    @property
+    def late_share(self) -> float:
+        """The share of the window's requests that left late (perf_analyzer's delayed)."""
+        return self.late_count / self.request_count if self.request_count else 0.0
 
     @property
     def throughput(self) -> float:
@@ -76,6 +101,19 @@ class Window:
             "missing_workers": self.missing_workers,
             "joined_workers": self.joined_workers,
             "server": self.server.to_dict() if self.server is not None else None,
+            **(self._rate_dict() if self.scheduled_percentiles_ns else {}),
+        }
+
+    def _rate_dict(self) -> dict[str, Any]:
+        return {
+            "scheduled_percentiles_us": {
+                f"p{p}": v / NS_PER_US for p, v in self.scheduled_percentiles_ns.items()
+            },
+            "late_count": self.late_count,
+            "late_p50_us": _us(self.late_p50_ns),
+            "late_p99_us": _us(self.late_p99_ns),
+            "sent_count": self.sent_count,
+            "send_rate": self.send_rate,
         }
 
     @classmethod
@@ -103,7 +141,19 @@ class Window:
             client_lag_ms=data.get("client_lag_ms"),
             missing_workers=int(data.get("missing_workers", 0)),
             joined_workers=int(data.get("joined_workers", 0)),
+            scheduled_percentiles_ns={
+                int(k.lstrip("p")): round(v * NS_PER_US)
+                for k, v in (data.get("scheduled_percentiles_us") or {}).items()
+            },
+            late_count=int(data.get("late_count", 0)),
+            late_p50_ns=_ns(data.get("late_p50_us")),
+            late_p99_ns=_ns(data.get("late_p99_us")),
+            sent_count=int(data.get("sent_count", 0)),
         )
+
+
+def _ns(us: float | None) -> int | None:
+    return None if us is None else round(us * NS_PER_US)
 
 
 def _us(ns: int | None) -> float | None:
@@ -128,16 +178,32 @@ class WindowSample:
     client_lag_ms: float | None = None
     missing_workers: int = 0
     joined_workers: int = 0
+    # Request-rate mode only (None: concurrency mode): latencies from each slot, the
+    # lateness of the late requests, and how many requests were sent in the window.
+    scheduled: ExactLatencies | LatencyHistogram | None = None
+    lateness: ExactLatencies | LatencyHistogram | None = None
+    sent_count: int = 0
 
     @classmethod
-    def from_records(cls, records: Records, histogram: bool = False) -> WindowSample:
+    def from_records(
+        cls, records: Records, histogram: bool = False, paced: bool = False
+    ) -> WindowSample:
         good = records.mask(records.ok)
         latencies = good.end_ns - good.start_ns
+        of = LatencyHistogram.of if histogram else ExactLatencies.of
+        rate_figures: dict[str, Any] = {}
+        if paced:
+            late = good.lateness_ns
+            rate_figures = {
+                "scheduled": of(good.end_ns - good.scheduled_ns),
+                "lateness": of(late[late > LATE_TOLERANCE_NS]),
+            }
         return cls(
-            LatencyHistogram.of(latencies) if histogram else ExactLatencies.of(latencies),
+            of(latencies),
             error_count=int(len(records) - len(good)),
             send_total_ns=int(good.send_ns.sum()),
             recv_total_ns=int(good.recv_ns.sum()),
+            **rate_figures,
         )
 
     @classmethod
@@ -152,7 +218,16 @@ class WindowSample:
             _worst(s.client_lag_ms for s in samples),
             sum(s.missing_workers for s in samples),
             sum(s.joined_workers for s in samples),
+            _merge_some([s.scheduled for s in samples]),
+            _merge_some([s.lateness for s in samples]),
+            sum(s.sent_count for s in samples),
         )
+
+
+def _merge_some(dists: list[Any]) -> Any:
+    """The merge of the distributions there are (None: none, concurrency mode)."""
+    present = [d for d in dists if d is not None]
+    return merge_all(present) if present else None
 
 
 def summarize(
@@ -164,7 +239,7 @@ def summarize(
     server: ServerStats | None = None,
 ) -> Window:
     """Summarise the requests that ended in [start_ns, end_ns] (records outside are ignored)."""
-    sample = WindowSample.from_records(records.ended_within(start_ns, end_ns))
+    sample = WindowSample.from_records(records.ended_within(start_ns, end_ns), paced=records.paced)
     return from_sample(sample, start_ns, end_ns, batch_size, percentile, server)
 
 
@@ -216,7 +291,25 @@ def _window(
         client_lag_ms=sample.client_lag_ms,
         missing_workers=sample.missing_workers,
         joined_workers=sample.joined_workers,
+        **_rate_figures(sample),
     )
+
+
+def _rate_figures(sample: WindowSample) -> dict[str, Any]:
+    """The request-rate figures of a window: none in concurrency mode."""
+    scheduled, lateness = sample.scheduled, sample.lateness
+    if scheduled is None or lateness is None:
+        return {}
+    late = lateness.count
+    return {
+        "scheduled_percentiles_ns": percentiles_of(scheduled) if scheduled.count else {},
+        "late_count": late,
+        "late_p50_ns": lateness.percentile_ns(50) if late else None,
+        "late_p99_ns": lateness.percentile_ns(99) if late else None,
+        "sent_count": sample.sent_count,
+        "scheduled_latencies": scheduled,
+        "lateness": lateness,
+    }
 
 
 def merge(windows: Sequence[Window], percentile: int | None = None) -> Window:
@@ -246,6 +339,9 @@ def _sample_of(w: Window) -> WindowSample:
         w.client_lag_ms,
         w.missing_workers,
         w.joined_workers,
+        w.scheduled_latencies,
+        w.lateness,
+        w.sent_count,
     )
 
 

@@ -9,7 +9,12 @@ process tree, from /proc) and the server's success count twice, 5 s apart:
 and print both tools' figures with their ratio, plus each tool's throughput and p50, and
 the CPU per request of a plain tritonclient loop under gevent (the "before").
 
-    python bench/client_cost.py [--protocols http,grpc] [--concurrency 1,4]
+With --tls both tools speak TLS with perf_analyzer's flags: gRPC on Triton's own TLS
+(--grpc-use-ssl), HTTPS through nginx (Debian's nginx-light) terminating it in front of
+Triton's HTTP port; the certificates are made with trustme (the test extra). The plain
+tritonclient loop is left out there.
+
+    python bench/client_cost.py [--protocols http,grpc] [--concurrency 1,4] [--tls]
 """
 
 from __future__ import annotations
@@ -17,12 +22,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from compare_perf_analyzer import DEFAULT_PA, read_pa_csv  # noqa: E402
@@ -84,18 +92,98 @@ def measure(
     }
 
 
+def make_certs(folder: Path) -> dict[str, Path]:
+    """A CA and a server certificate for 127.0.0.1, as PEM files."""
+    import trustme
+
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    files = {
+        "ca": ca.cert_pem.bytes(),
+        "cert": b"".join(c.bytes() for c in server.cert_chain_pems),
+        "key": server.private_key_pem.bytes(),
+    }
+    for name, data in files.items():
+        Path(folder, f"{name}.pem").write_bytes(data)
+    return {name: Path(folder, f"{name}.pem") for name in files}
+
+
+@contextmanager
+def https_proxy(folder: Path, upstream: str, certs: dict[str, Path]) -> Iterator[str]:
+    """nginx terminating HTTPS in front of Triton's HTTP port; yields its https:// URL."""
+    from triton_locust.server.launcher import free_ports
+
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    port = free_ports(1)[0]
+    user = "user root;" if os.geteuid() == 0 else ""  # root's workers: nobody, no tmp access
+    conf = Path(folder, "nginx.conf")
+    conf.write_text(
+        f"""{user} daemon off; worker_processes 1; pid {folder}/nginx.pid;
+error_log {folder}/error.log warn; events {{ worker_connections 1024; }}
+http {{ access_log off; keepalive_requests 100000000; keepalive_timeout 600s;
+  client_body_temp_path {folder}/body; proxy_temp_path {folder}/proxy;
+  fastcgi_temp_path {folder}/fastcgi; uwsgi_temp_path {folder}/uwsgi;
+  scgi_temp_path {folder}/scgi;
+  upstream triton {{ server {upstream}; keepalive 64; }}
+  server {{ listen 127.0.0.1:{port} ssl; ssl_certificate {certs["cert"]};
+    ssl_certificate_key {certs["key"]};
+    location / {{ proxy_pass http://triton; proxy_http_version 1.1;
+      proxy_set_header Connection ""; }} }} }}
+"""
+    )
+    proc = subprocess.Popen(
+        [nginx, "-p", str(folder), "-e", f"{folder}/error.log", "-c", str(conf)],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    message = "nginx did not start (apt-get install nginx-light)"
+                    raise RuntimeError(message) from None
+                time.sleep(0.05)
+        yield f"https://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="client CPU per request vs perf_analyzer")
     parser.add_argument("--protocols", default="http,grpc")
     parser.add_argument("--concurrency", default="1,4")
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="both tools over TLS: gRPC on Triton's own TLS, HTTPS through nginx",
+    )
     args = parser.parse_args()
-    from triton_locust.server.launcher import TritonServer, free_ports
+    from triton_locust.server.launcher import GrpcTls, TritonServer, free_ports
 
     pa = os.environ.get("REFERENCE_PA", str(DEFAULT_PA))
     lines = []
-    with TritonServer(*free_ports(3)) as server, tempfile.TemporaryDirectory() as tmp:
+    with ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        certs = make_certs(Path(tmp)) if args.tls else {}
+        grpc_tls = GrpcTls(certs["cert"], certs["key"], certs["ca"]) if args.tls else None
+        server = stack.enter_context(TritonServer(*free_ports(3), grpc_tls=grpc_tls))
+        urls = {"grpc": server.grpc_url, "http": server.http_url}
+        tls_flags: dict[str, list[str]] = {"grpc": [], "http": []}
+        if args.tls:
+            nginx_dir = Path(tmp, "nginx")
+            nginx_dir.mkdir()
+            urls["http"] = stack.enter_context(https_proxy(nginx_dir, server.http_url, certs))
+            tls_flags = {
+                "grpc": ["--ssl-grpc-use-ssl", "--ssl-grpc-root-certifications-file"],
+                "http": ["--ssl-https-ca-certificates-file"],
+            }
+            tls_flags = {k: [*v, str(certs["ca"])] for k, v in tls_flags.items()}
         for protocol in args.protocols.split(","):
-            url = server.grpc_url if protocol == "grpc" else server.http_url
+            url = urls[protocol]
             for c in args.concurrency.split(","):
                 flags = [
                     "-m",
@@ -112,6 +200,7 @@ def main() -> int:
                     "3",
                     "-s",
                     "100",  # exactly 3 windows, accepted however noisy: both write a CSV
+                    *tls_flags[protocol],
                 ]
                 pa_csv, tl_csv = (
                     Path(tmp, f"pa{protocol}{c}.csv"),
@@ -123,7 +212,8 @@ def main() -> int:
                 b = measure([*tl, "-f", str(tl_csv)], count, tl_csv)
                 # The baseline: tritonclient's own clients in a gevent loop (no CSV, no p50).
                 loop = [sys.executable, str(BASELINE), protocol, url, MODEL, c, "14"]
-                base = measure(loop, count, Path(tmp, "none.csv"))
+                nan = {"cpu_us_per_request": float("nan")}
+                base = nan if args.tls else measure(loop, count, Path(tmp, "none.csv"))
                 lines.append(
                     f"{protocol:>5} {c:>4} {a['cpu_us_per_request']:>8.0f} "
                     f"{b['cpu_us_per_request']:>8.0f} "
@@ -132,7 +222,11 @@ def main() -> int:
                     f"{a['server_rps']:>8.0f} {b['server_rps']:>8.0f} "
                     f"{a['p50_us']:>7.0f} {b['p50_us']:>7.0f} {b['p50_us'] - a['p50_us']:>+6.0f}"
                 )
-    print(f"model {MODEL}; CPU per request (us) = client process-tree CPU / server successes;")
+    over = "; over TLS (gRPC: Triton's own; HTTP: nginx in front)" if args.tls else ""
+    print(
+        f"model {MODEL}{over}; CPU per request (us) = client process-tree CPU / server "
+        "successes;"
+    )
     print("TC: a plain loop of tritonclient calls under gevent (bench/tritonclient_loop.py)")
     print(
         f"{'proto':>5} {'conc':>4} {'PA cpu':>8} {'TL cpu':>8} {'ratio':>6} {'TC cpu':>8} "

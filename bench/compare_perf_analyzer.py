@@ -24,12 +24,16 @@ DEFAULT_PA = REPO.parent / "shared" / "tools" / "reference-perf-analyzer"
 TOLERANCE = 0.05
 
 
-def read_pa_csv(path: Path) -> dict[int, dict[str, float]]:
-    """Rows of a perf_analyzer-format CSV (either tool's) by concurrency."""
+def read_pa_csv(path: Path) -> dict[float, dict[str, float]]:
+    """Rows of a perf_analyzer-format CSV (either tool's) by concurrency or request rate."""
     with path.open() as f:
-        return {
-            int(r["Concurrency"]): {k: float(v) for k, v in r.items()} for r in csv.DictReader(f)
-        }
+        rows = list(csv.DictReader(f))
+    return {float(next(iter(r.values()))): {k: float(v) for k, v in r.items()} for r in rows}
+
+
+def csv_header(path: Path) -> list[str]:
+    with path.open() as f:
+        return next(csv.reader(f))
 
 
 def outside_server_us(row: dict[str, float]) -> float:
@@ -52,8 +56,11 @@ def compare(args: argparse.Namespace, protocol: str, url: str, work: Path) -> li
         url,
         "-i",
         protocol,
-        "--concurrency-range",
-        args.concurrency_range,
+        *(
+            ["--request-rate-range", args.request_rate_range]
+            if args.request_rate_range
+            else ["--concurrency-range", args.concurrency_range]
+        ),
         "-p",
         str(args.measurement_interval),
         "--percentile",
@@ -64,8 +71,9 @@ def compare(args: argparse.Namespace, protocol: str, url: str, work: Path) -> li
     pa_csv, tl_csv = work / f"pa-{protocol}.csv", work / f"tl-{protocol}.csv"
     pa = os.environ.get("REFERENCE_PA", str(DEFAULT_PA))
     rc_pa, wall_pa = run_tool([pa, *flags, "-f", str(pa_csv)], work / f"pa-{protocol}.log")
+    ours = [*flags, "-f", str(tl_csv)] + (["--verbose-csv"] if args.request_rate_range else [])
     rc_tl, wall_tl = run_tool(
-        [sys.executable, "-m", "triton_locust.cli", "profile", *flags, "-f", str(tl_csv)],
+        [sys.executable, "-m", "triton_locust.cli", "profile", *ours],
         work / f"tl-{protocol}.log",
     )
     lines = [
@@ -75,6 +83,8 @@ def compare(args: argparse.Namespace, protocol: str, url: str, work: Path) -> li
     if not pa_csv.exists() or not tl_csv.exists():
         missing = [p.name for p in (pa_csv, tl_csv) if not p.exists()]
         return lines + [f"  no CSV from {', '.join(missing)}: see the logs"]
+    if args.request_rate_range:
+        return lines + compare_rates(args, pa_csv, tl_csv)
     pa_rows, tl_rows = read_pa_csv(pa_csv), read_pa_csv(tl_csv)
     p = f"p{args.percentile} latency"
     lines.append(
@@ -110,11 +120,53 @@ def compare(args: argparse.Namespace, protocol: str, url: str, work: Path) -> li
     return lines
 
 
+def compare_rates(args: argparse.Namespace, pa_csv: Path, tl_csv: Path) -> list[str]:
+    """Request-rate mode: per rate, both tools' achieved rate and latency from the send, and
+    ours from the slot (corrected for coordinated omission) with our late requests."""
+    p = f"p{args.percentile} latency"
+    pa_header, tl_header = csv_header(pa_csv), csv_header(tl_csv)
+    same = tl_header[: len(pa_header)] == pa_header
+    lines = [
+        f"  CSV header: perf_analyzer's {'==' if same else '!='} ours up to its last column "
+        f"(first column {pa_header[0]!r} / {tl_header[0]!r})",
+        f"  {'rate':>7} {'PA infer/s':>10} {'TL infer/s':>10} {'ratio':>6} "
+        f"{'PA ' + p[:3]:>9} {'TL ' + p[:3]:>9} {'ratio':>6} {'TL slot ' + p[:3]:>12} "
+        f"{'TL late':>8}",
+    ]
+    pa_rows, tl_rows = read_pa_csv(pa_csv), read_pa_csv(tl_csv)
+    worst_below = 0.0
+    for rate in sorted(set(pa_rows) | set(tl_rows)):
+        a, b = pa_rows.get(rate), tl_rows.get(rate)
+        if a is None or b is None:
+            only = "triton-locust" if a is None else "perf_analyzer"
+            lines.append(f"  {rate:>7g} only in {only}")
+            continue
+        r_thr = b["Inferences/Second"] / a["Inferences/Second"]
+        rp = b[p] / a[p]
+        below = a["Inferences/Second"] >= 0.98 * rate  # perf_analyzer kept up: below saturation
+        if below:
+            worst_below = max(worst_below, abs(r_thr - 1), abs(rp - 1))
+        lines.append(
+            f"  {rate:>7g} {a['Inferences/Second']:>10.1f} {b['Inferences/Second']:>10.1f} "
+            f"{r_thr:>6.3f} {a[p]:>9.0f} {b[p]:>9.0f} {rp:>6.3f} "
+            f"{b['Scheduled ' + p]:>12.0f} {b['Late requests']:>8.0f}"
+            + ("" if below else "  (above saturation)")
+        )
+    verdict = "within" if worst_below <= TOLERANCE else "NOT within"
+    lines.append(
+        f"  below saturation: rate and {p[:3]} {verdict} {TOLERANCE:.0%} (worst {worst_below:.1%})"
+    )
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-m", "--model", default="sleep_5ms")
     parser.add_argument("--protocols", default="http,grpc")
     parser.add_argument("--concurrency-range", default="1:4")
+    parser.add_argument(
+        "--request-rate-range", help="compare request-rate mode (START:END:STEP) instead"
+    )
     parser.add_argument("-p", "--measurement-interval", type=int, default=5000)
     parser.add_argument("--percentile", type=int, default=95)
     parser.add_argument("-s", "--stability-percentage", type=float, default=10)
@@ -136,8 +188,13 @@ def main() -> int:
         work = Path(args.work_dir or tempfile.mkdtemp(prefix="tl-bench-"))
         work.mkdir(parents=True, exist_ok=True)
         report = [
-            f"model {args.model}, concurrency {args.concurrency_range}, "
-            f"-p {args.measurement_interval} ms, stabilising on p{args.percentile}"
+            f"model {args.model}, "
+            + (
+                f"request rate {args.request_rate_range}, "
+                if args.request_rate_range
+                else f"concurrency {args.concurrency_range}, "
+            )
+            + f"-p {args.measurement_interval} ms, stabilising on p{args.percentile}"
         ]
         for protocol in args.protocols.split(","):
             report += compare(args, protocol, urls[protocol], work)

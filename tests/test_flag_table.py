@@ -23,6 +23,7 @@ from analysis.flag_table import FLAGS, from_values
 from analysis.settings import (
     Outputs,
     SweepSettings,
+    TlsSettings,
     host_port,
     parse_headers,
     parse_range,
@@ -68,7 +69,37 @@ NON_DEFAULT_ARGV: dict[str, list[str]] = {
     "client_io": ["--client-io", "gevent"],
     "request_timeout_ms": ["--request-timeout-ms", "2500"],
     "verbose": ["-v"],
+    # gRPC's TLS, as -i grpc above takes it. The settings check only that a certificate
+    # file exists (the wire reads it): any file does here.
+    "ssl_grpc_use_ssl": ["--ssl-grpc-use-ssl"],
+    "ssl_grpc_root_certifications_file": ["--ssl-grpc-root-certifications-file", __file__],
+    "ssl_grpc_private_key_file": ["--ssl-grpc-private-key-file", __file__],
+    "ssl_grpc_certificate_chain_file": ["--ssl-grpc-certificate-chain-file", __file__],
 }
+
+# HTTPS's TLS flags are refused with -i grpc (a flag of the other protocol): they make a
+# round trip of their own, with an https:// URL.
+HTTPS_ARGV: dict[str, list[str]] = {
+    "url": ["-u", "https://triton.example:8443"],
+    "ssl_https_verify_peer": ["--ssl-https-verify-peer", "0"],
+    "ssl_https_verify_host": ["--ssl-https-verify-host", "0"],
+    "ssl_https_ca_certificates_file": ["--ssl-https-ca-certificates-file", __file__],
+    "ssl_https_client_certificate_file": ["--ssl-https-client-certificate-file", __file__],
+    "ssl_https_client_certificate_type": ["--ssl-https-client-certificate-type", "der"],
+    "ssl_https_private_key_file": ["--ssl-https-private-key-file", __file__],
+    "ssl_https_private_key_type": ["--ssl-https-private-key-type", "DER"],
+}
+
+
+# Request-rate mode excludes --concurrency-range, and an intervals file the rate range (as
+# perf_analyzer): each makes a round trip of its own.
+RATE_ARGV: dict[str, list[str]] = {
+    "request_rate_range": ["--request-rate-range", "50.5:200:25"],
+    "request_distribution": ["--request-distribution", "poisson"],
+    "max_threads": ["--max-threads", "12"],
+}
+# The file is written by the test (tests/test_request_rate_flags.py) in place of FILE.
+INTERVALS_ARGV: dict[str, list[str]] = {"request_intervals": ["--request-intervals", "FILE"]}
 
 
 def profile_args(argv: list[str]) -> argparse.Namespace:
@@ -99,7 +130,10 @@ def test_every_flag_has_a_locust_option():
 
 
 def test_the_round_trip_sets_every_flag():
-    assert set(NON_DEFAULT_ARGV) == {f.dest for f in FLAGS}, "give the new flag a value here"
+    every = set(NON_DEFAULT_ARGV) | set(HTTPS_ARGV) | set(RATE_ARGV) | set(INTERVALS_ARGV)
+    assert every == {f.dest for f in FLAGS}, (
+        "give the new flag a value here"
+    )
 
 
 def test_every_setting_reaches_a_worker_unchanged():
@@ -110,6 +144,59 @@ def test_every_setting_reaches_a_worker_unchanged():
         assert name == "model" or value != default, f"{name} is left at its default"
 
     assert what_a_worker_builds(locust_namespace(ns)) == (settings, outputs)
+
+
+def test_every_https_setting_reaches_a_worker_unchanged():
+    argv = {**NON_DEFAULT_ARGV, "protocol": ["-i", "http"], **HTTPS_ARGV}
+    for dest in [d for d in argv if d.startswith("ssl_grpc_")]:
+        del argv[dest]
+    ns = profile_args([a for values in argv.values() for a in values])
+    settings, outputs = from_pa_namespace(ns)
+    assert settings.uses_tls and settings.url == "https://triton.example:8443"
+    for f in fields(TlsSettings):
+        if f.name.startswith("ssl_https_"):
+            assert getattr(settings.tls, f.name) != f.default, f"{f.name} is left at its default"
+    assert settings.tls.ssl_https_client_certificate_type == "DER"  # 'der' as PEM/DER read
+
+    assert what_a_worker_builds(locust_namespace(ns)) == (settings, outputs)
+
+
+def test_grpc_tls_settings_are_set_and_recorded_as_paths():
+    settings, _ = from_pa_namespace(profile_args([a for v in NON_DEFAULT_ARGV.values() for a in v]))
+    assert settings.uses_tls and settings.tls.ssl_grpc_use_ssl
+    recorded = settings.to_dict()["tls"]
+    assert recorded["ssl_grpc_private_key_file"] == __file__  # the path, never the key
+    assert SweepSettings.from_dict(settings.to_dict()).tls == settings.tls
+
+
+def test_a_results_file_from_before_tls_reads_as_plain():
+    data = SweepSettings(model="m").to_dict()
+    del data["tls"]
+    assert SweepSettings.from_dict(data).tls == TlsSettings()
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        ([], False),
+        (["--ssl-grpc-use-ssl", "true"], True),  # perf_analyzer's help: <bool>
+        (["--ssl-grpc-use-ssl", "false"], False),
+        (["--ssl-grpc-use-ssl", "-p", "500"], True),
+        (["-p", "500", "--ssl-grpc-use-ssl"], True),
+    ],
+)
+def test_ssl_grpc_use_ssl_is_a_switch_that_may_take_a_bool(argv, expected):
+    settings, _ = from_pa_namespace(profile_args(["-m", "x", "-i", "grpc", *argv]))
+    assert settings.tls.ssl_grpc_use_ssl is expected
+    assert settings.uses_tls is expected
+
+
+def test_an_https_url_is_tls_over_http():
+    settings, _ = from_pa_namespace(profile_args(["-m", "x", "-u", "https://triton.example"]))
+    assert settings.uses_tls
+    assert host_port(settings.url) == ("triton.example", 443)
+    plain, _ = from_pa_namespace(profile_args(["-m", "x", "-u", "http://triton.example:8000"]))
+    assert not plain.uses_tls
 
 
 def test_defaults_and_none_reach_a_worker_unchanged():
@@ -230,6 +317,10 @@ def test_parse_headers_and_shapes():
         ("localhost:8000", ("localhost", 8000)),
         ("http://10.0.0.1:8001/", ("10.0.0.1", 8001)),
         ("[::1]:8000", ("::1", 8000)),
+        ("https://triton.example:8443", ("triton.example", 8443)),
+        ("HTTPS://triton.example/", ("triton.example", 443)),  # the scheme's port
+        ("http://triton.example", ("triton.example", 80)),
+        ("https://[::1]", ("::1", 443)),
     ],
 )
 def test_host_port(url, expected):
@@ -259,7 +350,10 @@ def test_parse_shapes_errors_name_the_flag(value):
     assert one_line_error(parse_shapes, [value]).startswith("--shape")
 
 
-@pytest.mark.parametrize("url", ["localhost", "localhost:http", "grpc://host:8001", ":8000"])
+@pytest.mark.parametrize(
+    "url",
+    ["localhost", "localhost:http", "grpc://host:8001", ":8000", "https://host/v2", "https://"],
+)
 def test_host_port_errors_name_the_flag(url):
     assert one_line_error(host_port, url).startswith("-u")
 
@@ -281,7 +375,37 @@ def test_host_port_errors_name_the_flag(url):
         (["-m", "x", "-H", "nocolon"], "-H"),
         (["-m", "x", "-u", "localhost:abc"], "-u"),
         (["-m", "x", "-u", "::::"], "-u"),
-        (["-m", "x", "-u", "https://triton:443"], "-u"),
+        (["-m", "x", "-u", "ftp://triton:443"], "-u"),
+        # TLS: a flag of the other protocol, or a certificate without TLS, would be ignored
+        # by perf_analyzer, and what was meant to be encrypted sent in the clear.
+        (["-m", "x", "-i", "grpc", "-u", "https://triton:443"], "-u"),
+        (["-m", "x", "--ssl-grpc-use-ssl"], "--ssl-grpc-use-ssl"),
+        (["-m", "x", "-i", "grpc", "--ssl-https-verify-peer", "0"], "--ssl-https-verify-peer"),
+        (["-m", "x", "--ssl-https-ca-certificates-file", __file__], "--ssl-https-ca-cert"),
+        (
+            ["-m", "x", "-i", "grpc", "--ssl-grpc-root-certifications-file", __file__],
+            "--ssl-grpc-root-certifications-file",
+        ),
+        (
+            ["-m", "x", "-i", "grpc", "--ssl-grpc-use-ssl"]
+            + ["--ssl-grpc-private-key-file", __file__],
+            "--ssl-grpc-private-key-file",
+        ),
+        (
+            ["-m", "x", "-i", "grpc", "--ssl-grpc-use-ssl"]
+            + ["--ssl-grpc-root-certifications-file", "/no/such/ca.pem"],
+            "--ssl-grpc-root-certifications-file",
+        ),
+        (
+            ["-m", "x", "-u", "https://h:1", "--ssl-https-ca-certificates-file", "/no/ca.pem"],
+            "--ssl-https-ca-certificates-file",
+        ),
+        (["-m", "x", "-u", "https://h:1", "--ssl-https-verify-peer", "2"], "--ssl-https-verify-p"),
+        (["-m", "x", "-u", "https://h:1", "--ssl-https-verify-host", "3"], "--ssl-https-verify-h"),
+        (
+            ["-m", "x", "-u", "https://h:1", "--ssl-https-private-key-file", __file__],
+            "--ssl-https-private-key-file",
+        ),
     ],
 )
 def test_from_values_errors_name_the_flag(argv, named):
@@ -295,6 +419,12 @@ def test_from_values_refuses_an_unknown_protocol_or_mode():
     for dest, value, named in [
         ("protocol", "udp", "-i"),
         ("measurement_mode", "forever", "--measurement-mode"),
+        ("url", "https://h:1", None),
     ]:
+        if named is None:  # the form's https:// URL with a certificate type argparse never saw
+            values = {**base, "url": value, "ssl_https_client_certificate_type": "P12"}
+            message = one_line_error(from_values, values.__getitem__)
+            assert message.startswith("--ssl-https-client-certificate-type 'P12'")
+            continue
         values = {**base, dest: value}
         assert one_line_error(from_values, values.__getitem__).startswith(named)

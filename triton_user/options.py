@@ -125,7 +125,12 @@ def add_locust_flags(parser: Any) -> None:
         kwargs["include_in_web_ui"] = flag.dest != _HOST_BOX
         kwargs["is_secret"] = flag.secret
         if flag.action == "store_true":
-            kwargs.update(action="store", nargs="?", const="yes", default="no", choices=SWITCH)
+            # Locust's switches are yes/no words, whatever the CLI takes (a flag of the table
+            # that reads `true|false` too keeps no converter here: the form shows a word).
+            kwargs.pop("type", None)
+            kwargs.update(
+                action="store", nargs="?", const="yes", default="no", choices=SWITCH, metavar=None
+            )
         elif flag.action == "append":
             kwargs["default"] = RepeatedValues()
         elif flag.default is None:

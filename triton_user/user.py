@@ -17,6 +17,7 @@ from locust.env import Environment
 
 from triton_user.options import from_locust_options
 from triton_user.requests.plan import RequestPlan
+from triton_user.sweep.pacing import PacedLoop, wait_for
 from triton_user.sweep.process_state import ProcessState, attach
 from triton_user.sweep.request_loop import ThreadedLoop
 
@@ -46,7 +47,20 @@ class TritonUser(User):
     def on_start(self) -> None:
         state = process_state(self.environment)
         self._state = state
-        self._loop: ThreadedLoop | None = None
+        self._loop: ThreadedLoop | PacedLoop | None = None
+        self._paced = state.plan.settings.rate_mode
+        if state.plan.settings.client_io == "threads" and self._paced:
+            client = state.plan.new_client()
+            state.events.start()
+            self._loop = PacedLoop(
+                lambda: client.infer(state.plan.payload),
+                client.close,
+                state.gate,
+                state.recorder,
+                state.events.add,
+            )
+            self._loop.start()
+            return
         if state.plan.settings.client_io == "threads":
             client = state.plan.new_client()
             self._loop = ThreadedLoop(
@@ -73,6 +87,26 @@ class TritonUser(User):
         if self._loop is not None:
             gevent.sleep(IDLE_S)  # the request loop runs in its thread
             return
+        if self._paced:
+            self._infer_at_slot()
+            return
         t = self._client.infer(self._payload)
         self._record(t.start_ns, t.end_ns, t.send_ns, t.recv_ns, t.error is None)
+        self._fire(t)
+
+    def _infer_at_slot(self) -> None:
+        """Request-rate mode on gevent: the next slot, then the request (pacing.py)."""
+        state = self._state
+        slot = state.gate.take()
+        if slot is None:
+            gevent.sleep(0.01)
+            return
+        generation, due = slot
+        if not wait_for(state.gate, generation, due, gevent.sleep):
+            return
+        state.recorder.count_sent()
+        t = self._client.infer(self._payload)
+        state.recorder.record_paced(
+            t.start_ns, t.end_ns, t.send_ns, t.recv_ns, t.error is None, due
+        )
         self._fire(t)

@@ -398,8 +398,14 @@ def write_report(
     html_path: str | Path,
     png_path: str | Path | None = None,
     latency_budget_ms: float | None = None,
-) -> Recommendation:
-    """Write the HTML report (and the main chart as PNG); returns the recommendation."""
+) -> Recommendation | None:
+    """Write the HTML report (and the main chart as PNG); returns the recommendation (None
+    for a request-rate sweep: the recommendation picks a concurrency)."""
+    if isinstance(result, SweepResult) and result.settings.rate_mode:
+        from analysis.report.rate import rate_report_html
+
+        write_text(html_path, rate_report_html(result))
+        return None
     summary = from_result(result) if isinstance(result, SweepResult) else result
     rec = recommend(summary, latency_budget_ms)
     write_text(html_path, report_html(summary, rec))

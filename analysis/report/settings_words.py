@@ -88,6 +88,31 @@ def _client_io(s: dict[str, Any]) -> str:
     return f"{io} ({meaning})" if meaning else str(io)
 
 
+def _tls(s: dict[str, Any]) -> str:
+    """TLS as the run spoke it: file paths only (the results never hold a key's contents)."""
+    tls = s.get("tls") or {}
+    if s.get("protocol") == "grpc":
+        if not tls.get("ssl_grpc_use_ssl"):
+            return "none"
+        roots = tls.get("ssl_grpc_root_certifications_file") or "the system's CAs"
+        words = f"gRPC over TLS; the server's certificate checked against {roots}"
+        chain = tls.get("ssl_grpc_certificate_chain_file")
+        return words + (f"; client certificate {chain}" if chain else "")
+    if not str(s.get("url", "")).lower().startswith("https://"):
+        return "none"
+    if tls.get("ssl_https_verify_peer", 1):
+        ca = tls.get("ssl_https_ca_certificates_file") or "the system's CAs"
+        words = f"HTTPS; the server's certificate checked against {ca}"
+    else:
+        words = "HTTPS; the server's certificate not checked (verify-peer 0)"
+    checked = tls.get("ssl_https_verify_host", 2)
+    words += "; its name checked" if checked else "; its name not checked (verify-host 0)"
+    cert = tls.get("ssl_https_client_certificate_file")
+    if cert:
+        words += f"; client certificate {cert} ({tls.get('ssl_https_client_certificate_type')})"
+    return words
+
+
 # (label, the fields it covers, how it reads), in the order a perf engineer asks.
 _DESCRIBED: tuple[tuple[str, tuple[str, ...], Callable[[dict[str, Any]], str]], ...] = (
     ("model", ("model", "model_version"), _model),
@@ -109,6 +134,7 @@ _DESCRIBED: tuple[tuple[str, tuple[str, ...], Callable[[dict[str, Any]], str]], 
     ("input shapes", ("shapes",), _shapes),
     ("headers", ("headers",), lambda s: masked_headers(s.get("headers"))),
     ("client I/O", ("client_io",), _client_io),
+    ("TLS", ("tls",), _tls),
 )
 
 

@@ -25,7 +25,11 @@ from triton_locust.server.launcher import free_ports  # noqa: E402
 from triton_user.options import locust_namespace  # noqa: E402
 from triton_user.shape import ConcurrencySweepShape  # noqa: E402
 from triton_user.sweep.cluster import Cluster, ClusterError  # noqa: E402
-from triton_user.sweep.locust_sweep import LocustSweep, PreflightError  # noqa: E402
+from triton_user.sweep.locust_sweep import (  # noqa: E402
+    DISTRIBUTED_RATE,
+    LocustSweep,
+    PreflightError,
+)
 from triton_user.user import TritonUser  # noqa: E402
 
 
@@ -160,6 +164,8 @@ def run_sweep(args: argparse.Namespace) -> int:
         settings, outputs = from_pa_namespace(args)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
+    if settings.rate_mode and (args.processes or args.master):
+        raise UserError(DISTRIBUTED_RATE)
     outputs = with_default_report(outputs)
     environment = Environment(user_classes=[TritonUser], events=locust.events)
     sweep = LocustSweep(environment, settings, outputs)

@@ -1,3 +1,9 @@
-from triton_locust.server.launcher import SAMPLE_MODELS, ServerStartError, TritonServer, free_ports
+from triton_locust.server.launcher import (
+    SAMPLE_MODELS,
+    GrpcTls,
+    ServerStartError,
+    TritonServer,
+    free_ports,
+)
 
-__all__ = ["SAMPLE_MODELS", "ServerStartError", "TritonServer", "free_ports"]
+__all__ = ["SAMPLE_MODELS", "GrpcTls", "ServerStartError", "TritonServer", "free_ports"]

@@ -20,6 +20,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -31,6 +32,30 @@ _EVERY_INTERFACE = ("0.0.0.0", "::", "")
 
 class ServerStartError(Exception):
     """The server did not come up; the message says why in one line, then the log's tail."""
+
+
+@dataclass(frozen=True)
+class GrpcTls:
+    """Triton's own TLS on its gRPC port (PEM files): its certificate chain and key, and the
+    CA its clients' certificates are checked against; `mutual`: a client must present one.
+    HTTP and metrics stay plain (Triton's HTTP has no TLS: a proxy terminates it)."""
+
+    server_cert: Path
+    server_key: Path
+    root_cert: Path | None = None
+    mutual: bool = False
+
+    def flags(self) -> list[str]:
+        flags = [
+            "--grpc-use-ssl=true",
+            f"--grpc-server-cert={self.server_cert}",
+            f"--grpc-server-key={self.server_key}",
+        ]
+        if self.root_cert is not None:
+            flags.append(f"--grpc-root-cert={self.root_cert}")
+        if self.mutual:
+            flags.append("--grpc-use-ssl-mutual=true")
+        return flags
 
 
 def free_ports(count: int) -> list[int]:
@@ -68,8 +93,10 @@ class TritonServer:
         model_repository: str | Path | None = None,
         log_verbose: int = 0,
         host: str = LOOPBACK,
+        grpc_tls: GrpcTls | None = None,
     ) -> None:
         self.http_port, self.grpc_port, self.metrics_port = http_port, grpc_port, metrics_port
+        self.grpc_tls = grpc_tls
         self.host = host  # the address all three ports are bound to
         self.model_repository = Path(model_repository or SAMPLE_MODELS).resolve()
         self.log_verbose = log_verbose
@@ -120,6 +147,7 @@ class TritonServer:
             f"--metrics-port={self.metrics_port}",
             "--allow-metrics=true",
             f"--log-verbose={self.log_verbose}",
+            *(self.grpc_tls.flags() if self.grpc_tls else []),
         ]
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(

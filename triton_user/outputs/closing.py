@@ -15,7 +15,7 @@ from analysis.exit_codes import (
     exit_code,
     failed_requests,
 )
-from analysis.results import SweepResult
+from analysis.results import LevelResult, SweepResult
 from analysis.stabiliser import Verdict
 from triton_user.outputs.result_files import ResultFiles
 from triton_user.wire.timing import ErrorLog
@@ -27,7 +27,7 @@ def exit_reason(result: SweepResult, failed: list[str] | tuple[str, ...] = ()) -
     if code == EXIT_INTERRUPTED:
         last = result.levels[-1] if result.levels else None
         where = (
-            f" during concurrency {last.concurrency}"
+            f" during {_load(result)} {_level(last)}"
             if last is not None and last.verdict is Verdict.INTERRUPTED
             else ""
         )
@@ -41,29 +41,38 @@ def exit_reason(result: SweepResult, failed: list[str] | tuple[str, ...] = ()) -
         return f"exit code {code}: {'; '.join(reasons)}"
     if code == EXIT_REQUESTS_FAILED:
         hit = [lvl for lvl in result.levels if any(w.error_count for w in lvl.windows)]
-        where = ", ".join(str(lvl.concurrency) for lvl in hit)
+        where = ", ".join(_level(lvl) for lvl in hit)
         n = failed_requests(result)
         first = f"; first error: {ErrorLog.first}" if ErrorLog.first else ""
         return (
             f"exit code {code}: {n} request{'' if n == 1 else 's'} failed "
-            f"(concurrency {where}); the figures count only those that succeeded{first}"
+            f"({_load(result)} {where}); the figures count only those that succeeded{first}"
         )
     if code == EXIT_UNSTABLE:
         settings = result.settings
         unstable = [lvl for lvl in result.levels if lvl.verdict is Verdict.UNSTABLE]
-        names = [str(lvl.concurrency) for lvl in unstable]
+        names = [_level(lvl) for lvl in unstable]
         which = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
         if len(unstable) == 1:
             why = console.unstable_reason(unstable[0], settings)
         else:
             why = "; ".join(
-                f"{lvl.concurrency}: {console.unstable_reason(lvl, settings)}" for lvl in unstable
+                f"{_level(lvl)}: {console.unstable_reason(lvl, settings)}" for lvl in unstable
             )
         return (
-            f"exit code {code}: concurrency {which} did not stabilise within "
+            f"exit code {code}: {_load(result)} {which} did not stabilise within "
             f"{settings.max_trials} windows ({why}); reported, flagged unstable"
         )
     return None
+
+
+def _load(result: SweepResult) -> str:
+    return "request rate" if result.settings.rate_mode else "concurrency"
+
+
+def _level(level: LevelResult) -> str:
+    """A level as the console names it: its concurrency, or its request rate."""
+    return str(level.concurrency) if level.request_rate is None else f"{level.request_rate:g}"
 
 
 def finished_levels(result: SweepResult) -> str:

@@ -25,9 +25,9 @@ class ConsoleOutput:
         self.settings = settings
         self._print(console.settings_block(settings))
 
-    def level_started(self, concurrency: int) -> None:
+    def level_started(self, concurrency: float) -> None:
         self.level.start(concurrency)
-        self._print(console.level_header(concurrency))
+        self._print(console.level_header(concurrency, self.settings))
 
     def window_measured(
         self, concurrency: int, index: int, window: Window, verdict: Verdict

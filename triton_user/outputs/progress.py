@@ -29,10 +29,10 @@ class LevelWindows:
     again (a worker lost or joined) starts over at window 1."""
 
     def __init__(self) -> None:
-        self.concurrency: int | None = None
+        self.concurrency: float | None = None
         self.windows: list[Window] = []
 
-    def start(self, concurrency: int | None) -> None:
+    def start(self, concurrency: float | None) -> None:
         """A new level (None: between levels)."""
         self.concurrency, self.windows = concurrency, []
 

@@ -18,7 +18,8 @@ class RecommendationOutput:
 
     def sweep_ended(self, result: SweepResult) -> None:
         """Printed once, here alone: one line per distinct level is recommendation_lines'."""
-        if result.reported_levels:
+        # The rules pick a concurrency: a request-rate sweep has none to pick.
+        if result.reported_levels and not result.settings.rate_mode:
             rec = recommend(from_result(result), self.latency_budget_ms)
             lines = [*partial_sweep_lines(result), *recommendation_lines(rec)]
             print("\n" + "\n".join(lines), file=self.out, flush=True)

@@ -4,13 +4,18 @@ protocol as the load, as perf_analyzer does."""
 
 from __future__ import annotations
 
+import re
+import ssl
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
 from analysis.server_stats import ServerStats
-from analysis.settings import authority
+from analysis.settings import SweepSettings, TlsSettings, authority, is_https
 from triton_user.requests.inputs import ModelSignature
+from triton_user.wire.tls import client_tls
 
 _grpcio_lock = threading.Lock()
 _grpcio_ready = False
@@ -42,24 +47,53 @@ class TritonControl:
         protocol: str = "http",
         headers: Mapping[str, str] | None = None,
         timeout_s: float = 10.0,
+        tls: TlsSettings | None = None,
     ) -> None:
+        """`tls`: the --ssl-* settings; TLS is on for an https:// URL over HTTP, with
+        --ssl-grpc-use-ssl over gRPC, as for the load. Raises TlsError (a certificate file
+        that cannot be used)."""
         self.url = authority(url)
         self.protocol = protocol
+        self._over = protocol  # how the errors name the way we reach the server
         self._headers = dict(headers or {})
+        self._timeout_s = timeout_s
+        self._context: ssl.SSLContext | None = None  # HTTPS's
+        tls = tls or TlsSettings()
         if protocol == "grpc":
             # gRPC metadata keys must be lower-case (HTTP/2); grpcio refuses others.
             self._headers = {k.lower(): v for k, v in self._headers.items()}
             _make_grpcio_cooperative()
             import tritonclient.grpc as grpcclient
 
-            self._client: Any = grpcclient.InferenceServerClient(self.url)
-            self._timeout_s = timeout_s  # grpcio's deadline, given with every call
+            secure: dict[str, Any] = {}
+            if tls.ssl_grpc_use_ssl:  # grpcio reads the files itself, as perf_analyzer's grpc
+                secure = {
+                    "ssl": True,
+                    "root_certificates": tls.ssl_grpc_root_certifications_file or None,
+                    "private_key": tls.ssl_grpc_private_key_file or None,
+                    "certificate_chain": tls.ssl_grpc_certificate_chain_file or None,
+                }
+                self._over = "gRPC with TLS"
+            self._client: Any = grpcclient.InferenceServerClient(self.url, **secure)
         else:
             import tritonclient.http as httpclient
 
+            secure = {}
+            if is_https(url):
+                # Our context, so that the control plane checks what the load's connections
+                # check (libcurl's verify-peer and verify-host, DER client certificates);
+                # it does the checking, so geventhttpclient's own name match stays off.
+                context = self._context = client_tls(tls, "http").context
+                secure = {"ssl": True, "ssl_context_factory": lambda: context, "insecure": True}
+                self._over = "HTTPS"
             self._client = httpclient.InferenceServerClient(
-                self.url, connection_timeout=timeout_s, network_timeout=timeout_s
+                self.url, connection_timeout=timeout_s, network_timeout=timeout_s, **secure
             )
+
+    @classmethod
+    def of(cls, settings: SweepSettings, timeout_s: float = 10.0) -> TritonControl:
+        """The control plane of a sweep's settings (URL, protocol, headers, TLS)."""
+        return cls(settings.url, settings.protocol, settings.headers, timeout_s, settings.tls)
 
     def close(self) -> None:
         self._client.close()
@@ -68,7 +102,7 @@ class TritonControl:
         """Run one tritonclient call; any failure becomes one line naming `what`."""
         kwargs: dict[str, Any] = {"headers": self._headers or None}
         if self.protocol == "grpc":
-            kwargs["client_timeout"] = self._timeout_s
+            kwargs["client_timeout"] = self._timeout_s  # grpcio's deadline, with every call
             if returns_json:
                 kwargs["as_json"] = True
         try:
@@ -79,11 +113,32 @@ class TritonControl:
 
     def server_version(self) -> str:
         """Checks the server answers and is live; returns its version."""
-        where = f"cannot reach Triton at {self.url} over {self.protocol}"
+        where = f"cannot reach Triton at {self.url} over {self._over}"
         live = self._call(where, self._client.is_server_live, returns_json=False)
         if not live:
-            raise ControlError(f"Triton at {self.url} is not live")
+            raise ControlError(f"Triton at {self.url} is not live{self._not_live_because()}")
         return str(self._call(where, self._client.get_server_metadata).get("version", ""))
+
+    def _not_live_because(self) -> str:
+        """Over HTTP, what answered the liveness probe instead of Triton's 200: a proxy in
+        front of it says why (nginx: '400 No required SSL certificate was sent'), in its
+        page's title. tritonclient keeps only 'not 200'; this asks once more, failing only."""
+        if self.protocol != "http":
+            return ""
+        scheme = "https" if self._context is not None else "http"
+        request = urllib.request.Request(
+            f"{scheme}://{self.url}/v2/health/live", headers=self._headers
+        )
+        try:
+            urllib.request.urlopen(request, timeout=self._timeout_s, context=self._context).close()
+        except urllib.error.HTTPError as exc:
+            page = exc.read(4096).decode("utf-8", "replace")
+            title = re.search(r"<title>(.*?)</title>", page, re.S | re.I)
+            said = " ".join((title.group(1) if title else page).split())[:160]
+            return f" (HTTP {exc.code}{': ' + said if said else ''} over {self._over})"
+        except (OSError, ValueError):
+            pass
+        return ""
 
     def signature(self, model: str, version: str = "") -> ModelSignature:
         # -x 99 of a model that exists: the version is what is missing, so say it.

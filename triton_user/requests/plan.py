@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analysis.settings import SweepSettings, authority
+from analysis.settings import SweepSettings, authority, host_port
 from triton_user.requests.control import TritonControl
 from triton_user.requests.inputs import ModelSignature, build_inputs
 from triton_user.wire import grpc_client, http_client
+from triton_user.wire.sockets import connect
+from triton_user.wire.tls import wire_tls
 
 InferClient = http_client.HttpInferClient | grpc_client.GrpcInferClient
 
@@ -48,7 +50,7 @@ class RequestPlan:
     def discover(cls, settings: SweepSettings) -> RequestPlan:
         """Ask the server for the model's signature, then build. Raises ControlError or
         InputError with a one-line message."""
-        control = TritonControl(settings.url, settings.protocol, settings.headers)
+        control = TritonControl.of(settings)
         try:
             return cls.build(settings, control.signature(settings.model, settings.model_version))
         finally:
@@ -56,18 +58,32 @@ class RequestPlan:
 
     def new_client(self) -> InferClient:
         """A connection of the settings' client_io: blocking sockets for a user in an OS
-        thread ("threads"), gevent's for a cooperative one ("gevent")."""
+        thread ("threads"), gevent's for a cooperative one ("gevent"); over TLS, in the
+        context built once for these settings."""
         timeout_s = self.settings.request_timeout_ms / 1000
+        tls = wire_tls(self.settings)
         if self.settings.protocol == "grpc":
             return grpc_client.GrpcInferClient(
                 self.settings.url,
                 self.settings.headers,
                 timeout_s=timeout_s,
                 client_io=self.settings.client_io,
+                tls=tls,
             )
         return http_client.HttpInferClient(
-            self.settings.url, timeout_s=timeout_s, client_io=self.settings.client_io
+            self.settings.url, timeout_s=timeout_s, client_io=self.settings.client_io, tls=tls
         )
+
+    def check_tls(self) -> None:
+        """One TLS handshake as the users' connections will make it (their context, ALPN,
+        libcurl's name check without verify-peer), before any load: a certificate the
+        users would refuse is one error now rather than one per request. Raises OSError or
+        ValueError (ssl's errors are both)."""
+        tls = wire_tls(self.settings)
+        if tls is None:
+            return
+        timeout_s = min(self.settings.request_timeout_ms / 1000, 10.0)
+        connect(host_port(self.settings.url), timeout_s, self.settings.client_io, tls).close()
 
     @property
     def request_type(self) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -62,6 +62,9 @@ class UserPool(Protocol):
 
     def running_users(self) -> int: ...
 
+    def set_rate(self, rate: float | None) -> None:
+        """Request-rate mode: the users send at this rate from now (None: they pause)."""
+
 
 class SweepError(Exception):
     """The sweep cannot go on (server gone, users not starting); results so far stand."""
@@ -102,8 +105,13 @@ class SweepDriver:
         `result.stop_reason` and every level measured so far is in `result.levels`."""
         self.events.sweep_started(self.settings)
         try:
-            for concurrency in self.settings.concurrencies():
-                level = self._measure_level(concurrency)
+            levels: Iterable[float] = (
+                self.settings.rate.rates()
+                if self.settings.rate_mode
+                else self.settings.concurrencies()
+            )
+            for value in levels:
+                level = self._measure_level(value)
                 self.result.levels.append(level)
                 self.events.level_finished(level, self.result)
                 if level.verdict is Verdict.OVER_THRESHOLD:
@@ -122,10 +130,14 @@ class SweepDriver:
         except Exception as exc:  # a bug of ours must not lose what was measured
             log.exception("sweep failed")
             self.result.stop_reason = f"error: {exc}"
+        finally:
+            if self.settings.rate_mode:
+                self.load.set_rate(None)
         self.events.sweep_ended(self.result)
         return self.result
 
-    def _measure_level(self, concurrency: int) -> LevelResult:
+    def _measure_level(self, concurrency: float) -> LevelResult:
+        """One level: a concurrency, or in request-rate mode a rate."""
         self.events.level_started(concurrency)
         windows: list[Window] = []
         self._remeasured = 0
@@ -138,8 +150,8 @@ class SweepDriver:
             )
             raise
 
-    def _measure_windows(self, concurrency: int, windows: list[Window]) -> LevelResult:
-        self._start_users(concurrency)
+    def _measure_windows(self, concurrency: float, windows: list[Window]) -> LevelResult:
+        self._start_level(concurrency)
         rule = self.settings.rule
         verdict = Verdict.MEASURE_MORE
         self.source.discard()  # what finished during the ramp belongs to no window
@@ -168,7 +180,7 @@ class SweepDriver:
                 # onto a new worker: start the level over with the workers there are now.
                 self._remeasured += 1
                 windows.clear()
-                self._start_users(concurrency)
+                self._start_level(concurrency)
                 self.source.discard()
                 start = self.clock()
                 stats = self._stats()
@@ -180,14 +192,32 @@ class SweepDriver:
         return self._level(concurrency, windows, verdict, self._remeasured)
 
     def _level(
-        self, concurrency: int, windows: list[Window], verdict: Verdict, remeasured: int = 0
+        self, concurrency: float, windows: list[Window], verdict: Verdict, remeasured: int = 0
     ) -> LevelResult:
         rule = self.settings.rule
         tail = [w for w in last_windows(windows, rule) if w.request_count > 0]
         merged = merge(tail, rule.percentile) if tail else None
         if merged is not None:
             verdict = final_verdict(merged, verdict, rule)
-        return LevelResult(concurrency, verdict, windows, merged, spread(windows, rule), remeasured)
+        rate = None
+        if self.settings.rate_mode:  # the level is a rate; its users are --max-threads
+            rate, concurrency = concurrency, self.settings.rate.max_threads
+        return LevelResult(
+            int(concurrency),
+            verdict,
+            windows,
+            merged,
+            spread(windows, rule),
+            remeasured,
+            request_rate=rate,
+        )
+
+    def _start_level(self, level: float) -> None:
+        if not self.settings.rate_mode:
+            self._start_users(int(level))
+            return
+        self._start_users(self.settings.rate.max_threads)
+        self.load.set_rate(level)
 
     def _start_users(self, concurrency: int) -> None:
         self.load.set_users(concurrency)

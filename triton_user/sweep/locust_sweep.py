@@ -13,6 +13,7 @@ from locust.env import Environment
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner
 
 from analysis.exit_codes import EXIT_OK, exit_code
+from analysis.pacer import pacer_for, read_intervals
 from analysis.results import SweepResult
 from analysis.settings import Outputs, SweepSettings
 from triton_user.outputs import standard_outputs
@@ -21,9 +22,16 @@ from triton_user.sweep.driver import SampleSource, SweepDriver
 from triton_user.sweep.events import SweepEvents
 from triton_user.sweep.preflight import PreflightError, preflight
 from triton_user.sweep.process_state import attach
+from triton_user.sweep.stats_poll import RestartAwarePoll
 from triton_user.sweep.window_channel import MasterSamples
 
 __all__ = ["LocustSweep", "PreflightError"]
+
+DISTRIBUTED_RATE = (
+    "--request-rate-range with Locust workers (--processes, --master): not yet; the split "
+    "of a rate across workers is to come. Run it in one process"
+)
+
 
 class LocustSweep:
     def __init__(
@@ -38,7 +46,7 @@ class LocustSweep:
         self.outputs = outputs
         listeners, self.files = standard_outputs(outputs, out or sys.stdout)
         self.events = SweepEvents(listeners)
-        self.target_users = settings.concurrency_start
+        self.target_users = self._first_users()
         self.finished = gevent.event.Event()
         self.result: SweepResult | None = None
         self._control: TritonControl | None = None
@@ -62,11 +70,16 @@ class LocustSweep:
         self._control, self.server_version = ready.control, ready.server_version
         self.model_config = ready.model_config
         attach(self.environment, ready.plan)
+        if self.settings.rate_mode and isinstance(self.environment.runner, MasterRunner):
+            raise PreflightError(DISTRIBUTED_RATE)
 
     # -- the sweep -------------------------------------------------------------------
     def start(self) -> None:
         control = self._control
         assert control is not None, "preflight() first"
+        if self.settings.rate_mode and isinstance(self.environment.runner, MasterRunner):
+            # Checked by preflight already; a start without it must not send unpaced load.
+            raise PreflightError(DISTRIBUTED_RATE)
         if isinstance(self.environment.runner, MasterRunner):
             samples = MasterSamples(self.environment)
             source: SampleSource = samples
@@ -80,7 +93,9 @@ class LocustSweep:
             settings=self.settings,
             source=source,
             load=self,
-            poll_stats=lambda: control.stats(self.settings.model, self.settings.model_version),
+            poll_stats=RestartAwarePoll(
+                lambda: control.stats(self.settings.model, self.settings.model_version)
+            ),
             events=self.events,
         )
         self._driver.result.server_version = self.server_version
@@ -126,8 +141,25 @@ class LocustSweep:
         once. Locust's shape worker acts only when the tick changes, so a constant tick
         leaves every later level to set_users (Locust 2.18 has no call to move a running
         shape on, and writing its shape_last_tick would be reaching into its state)."""
-        first = self.settings.concurrency_start
+        first = self._first_users()
         return first, float(max(first, 1))
+
+    def set_rate(self, rate: float | None) -> None:
+        """Request-rate mode: this process's users send at `rate` from now (None: pause)."""
+        gate = self.environment.triton.gate  # type: ignore[attr-defined]
+        if rate is None:
+            gate.pause()
+            return
+        rate_settings = self.settings.rate
+        intervals = (
+            read_intervals(rate_settings.intervals_file) if rate_settings.intervals_file else []
+        )
+        gate.start(pacer_for(rate, rate_settings.distribution, intervals))
+
+    def _first_users(self) -> int:
+        if self.settings.rate_mode:
+            return self.settings.rate.max_threads
+        return self.settings.concurrency_start
 
     def running_users(self) -> int:
         runner = self.environment.runner

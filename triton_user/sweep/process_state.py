@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from locust.env import Environment
 
 from triton_user.requests.plan import RequestPlan
+from triton_user.sweep.pacing import RateGate
 from triton_user.sweep.recorder import Recorder
 from triton_user.sweep.request_loop import EventBuffer
 from triton_user.wire.timing import Timing
@@ -31,21 +32,28 @@ class ProcessState:
     plan: RequestPlan
     recorder: Recorder
     events: EventBuffer = field(init=False)
+    gate: RateGate = field(default_factory=RateGate)  # request-rate mode's slots
     environment: Environment | None = None
     level: int | None = None  # the concurrency the requests are sent at now
     request_name: str = field(init=False)
 
     def __post_init__(self) -> None:
         self.events = EventBuffer(self.fire)
+        self.recorder.paced = self.plan.settings.rate_mode
         self.set_level(self.level)
 
-    def set_level(self, concurrency: int | None) -> None:
-        """Name the requests after their level, from now on."""
+    def set_level(self, concurrency: float | None) -> None:
+        """Name the requests after their level, from now on (a rate in request-rate mode)."""
         self.level = concurrency
         model = self.plan.settings.model
-        self.request_name = model if concurrency is None else f"{model} c={concurrency}"
+        if concurrency is None:
+            self.request_name = model
+        elif self.plan.settings.rate_mode:
+            self.request_name = f"{model} rate={concurrency:g}"
+        else:
+            self.request_name = f"{model} c={concurrency}"
 
-    def level_started(self, concurrency: int) -> None:
+    def level_started(self, concurrency: float) -> None:
         """The sweep's event (one process): before the level's users start."""
         self.set_level(concurrency)
 
@@ -65,7 +73,9 @@ class ProcessState:
 def attach(environment: Environment, plan: RequestPlan) -> ProcessState:
     # A Locust worker records histograms: they are what it ships to the master.
     histograms = getattr(environment, "triton_histograms", False)
-    level = getattr(environment, "triton_level", None) or plan.settings.concurrency_start
+    level = getattr(environment, "triton_level", None) or (
+        plan.settings.rate.start if plan.settings.rate_mode else plan.settings.concurrency_start
+    )
     state = ProcessState(plan, Recorder(histogram=histograms), environment=environment, level=level)
     environment.triton = state  # type: ignore[attr-defined]
     return state

@@ -32,6 +32,11 @@ FOLD_AGE_NS = 1_000_000_000
 class Recorder:
     def __init__(self, histogram: bool = False) -> None:
         self._rows: list[tuple[int, int, int, int, bool]] = []
+        # Request-rate mode's rows carry their slot too; a list of their own keeps the
+        # concurrency rows (and their cost) as they are.
+        self._paced_rows: list[tuple[int, int, int, int, bool, int]] = []
+        self.paced = False
+        self._sent = 0
         # Users in OS threads record too: the swap must not lose an append racing it.
         self._lock = _allocate_lock()
         self._histogram = histogram  # a Locust worker ships histograms, not samples
@@ -49,14 +54,26 @@ class Recorder:
         with self._lock:
             self._rows.append((start_ns, end_ns, send_ns, recv_ns, ok))
 
+    def record_paced(
+        self, start_ns: int, end_ns: int, send_ns: int, recv_ns: int, ok: bool, scheduled_ns: int
+    ) -> None:
+        with self._lock:
+            self._paced_rows.append((start_ns, end_ns, send_ns, recv_ns, ok, scheduled_ns))
+
+    def count_sent(self) -> None:
+        """A paced request leaves now (perf_analyzer's num_sent_requests)."""
+        with self._lock:
+            self._sent += 1
+
     def pending(self) -> int:
         """Requests recorded since the last cut (count_windows waits on this)."""
-        return len(self._rows) + len(self._recent) + self._folded_count
+        return len(self._rows) + len(self._paced_rows) + len(self._recent) + self._folded_count
 
     def discard(self) -> None:
         """What finished until now belongs to no window (a ramp, a level change)."""
         self._take()
         self._recent = Records.empty()
+        self._take_sent()
         self._new_window(time.monotonic_ns())
         self._since = mark()
         self._lag.start()  # from the first level on
@@ -74,16 +91,23 @@ class Recorder:
         recent = Records.concat([self._recent, self._take()])
         self._recent = recent.ended_after(end_ns)
         if self._histogram:
-            this = WindowSample.from_records(recent.ended_within(start_ns, end_ns), True)
+            this = WindowSample.from_records(
+                recent.ended_within(start_ns, end_ns), True, self.paced
+            )
             parts = [self._folded_sample] if self._folded_sample is not None else []
             sample = WindowSample.merge([*parts, this])
         else:
             records = Records.concat([*self._folded, recent])
-            sample = WindowSample.from_records(records.ended_within(start_ns, end_ns))
+            sample = WindowSample.from_records(
+                records.ended_within(start_ns, end_ns), paced=self.paced
+            )
         self._new_window(end_ns)
         now = mark()
         sample = replace(
-            sample, client_busy=busy_share(self._since, now), client_lag_ms=self._lag.take_ms()
+            sample,
+            client_busy=busy_share(self._since, now),
+            client_lag_ms=self._lag.take_ms(),
+            sent_count=self._take_sent(),
         )
         self._since = now
         return sample
@@ -101,7 +125,7 @@ class Recorder:
         if not self._histogram:
             self._folded.append(old)
             return
-        part = WindowSample.from_records(old, histogram=True)
+        part = WindowSample.from_records(old, histogram=True, paced=self.paced)
         done = [self._folded_sample] if self._folded_sample is not None else []
         self._folded_sample = WindowSample.merge([*done, part])
 
@@ -114,10 +138,30 @@ class Recorder:
             gevent.sleep(FOLD_EVERY_S)
             self.fold()
 
+    def _take_sent(self) -> int:
+        with self._lock:
+            sent, self._sent = self._sent, 0
+        return sent
+
     def _take(self) -> Records:
         with self._lock:
             rows, self._rows = self._rows, []
-        if not rows:
+            paced, self._paced_rows = self._paced_rows, []
+        parts = []
+        for taken in (rows, paced):
+            if taken:
+                table = np.array(taken, dtype=np.int64)
+                scheduled = table[:, 5] if table.shape[1] > 5 else None
+                parts.append(
+                    Records(
+                        table[:, 0],
+                        table[:, 1],
+                        table[:, 2],
+                        table[:, 3],
+                        table[:, 4].astype(bool),
+                        scheduled,
+                    )
+                )
+        if not parts:
             return Records.empty()
-        table = np.array(rows, dtype=np.int64)
-        return Records(table[:, 0], table[:, 1], table[:, 2], table[:, 3], table[:, 4].astype(bool))
+        return parts[0] if len(parts) == 1 else Records.concat(parts)

@@ -1,10 +1,16 @@
 """The slice of HTTP/2 (RFC 9113) a gRPC unary call needs, over a plain (gevent-patched)
-socket: one connection, one stream at a time, flow control, SETTINGS/PING/GOAWAY.
+socket or TLS over it (ALPN h2): one connection, one stream at a time, flow control,
+SETTINGS, PING, RST_STREAM, GOAWAY, CONTINUATION.
 
 Why not grpcio: under gevent its calls cost about 0.6 ms of CPU and add 0.4 ms of latency
 each (measured against perf_analyzer's 80 us); this path costs a fraction of that and lets
 us time the request's parts ourselves. Header blocks we receive are decoded with `hpack`,
-which keeps the connection's dynamic table in step with the server's."""
+which keeps the connection's dynamic table in step with the server's: every block is
+decoded, whichever stream it belongs to.
+
+Why not python-hyper's h2 state machine: it costs more CPU per request than this whole path
+(measured in bench/h2_cost.py); tests/test_h2_frames.py holds this one to the RFC against a
+fake server frame by frame, and tests/test_wire_fuzz.py fuzzes it."""
 
 from __future__ import annotations
 
@@ -17,26 +23,31 @@ from typing import Any
 import hpack
 
 from triton_user.wire.sockets import connect
+from triton_user.wire.tls import ClientTls
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = (
-    0,
-    1,
-    3,
-    4,
-    6,
-    7,
-    8,
-    9,
-)
+DATA, HEADERS, PRIORITY_FRAME, RST_STREAM, SETTINGS, PUSH_PROMISE, PING, GOAWAY = range(8)
+WINDOW_UPDATE, CONTINUATION = 8, 9
 END_STREAM, ACK, END_HEADERS, PADDED, PRIORITY = 0x1, 0x1, 0x4, 0x8, 0x20
 SETTINGS_ENABLE_PUSH, SETTINGS_INITIAL_WINDOW_SIZE, SETTINGS_MAX_FRAME_SIZE = 2, 4, 5
 MAX_WINDOW = 2**31 - 1
 DEFAULT_WINDOW = 65_535
+DEFAULT_FRAME = 16_384  # the largest frame we accept: we never raise SETTINGS_MAX_FRAME_SIZE
+REFUSED_STREAM = 7
+# What we let the server send before it must wait for our WINDOW_UPDATE: the connection's
+# window and each stream's. Handed back once half is used.
+RECEIVE_WINDOW = MAX_WINDOW
 
 
 class Http2Error(Exception):
-    """The connection or the stream failed; the connection is closed."""
+    """The stream or the connection failed. `retry`: the server did not process the request
+    (a GOAWAY below its stream, REFUSED_STREAM), so it may go again on a new connection.
+    `keep_connection`: the stream alone failed; the connection goes on."""
+
+    def __init__(self, message: str, retry: bool = False, keep_connection: bool = False):
+        super().__init__(message)
+        self.retry = retry
+        self.keep_connection = keep_connection
 
 
 def _frame(kind: int, flags: int, stream: int, payload: bytes = b"") -> bytes:
@@ -77,25 +88,40 @@ class Response:
 
 class Http2Connection:
     def __init__(
-        self, address: tuple[str, int], timeout_s: float = 60.0, client_io: str = "gevent"
+        self,
+        address: tuple[str, int],
+        timeout_s: float = 60.0,
+        client_io: str = "gevent",
+        tls: ClientTls | None = None,
     ) -> None:
-        self._sock = connect(address, timeout_s, client_io)
+        self._sock = connect(address, timeout_s, client_io, tls)
+        self._timeout_ns = int(timeout_s * 1e9)
+        self._deadline_ns = 0  # of the request under way: a peer trickling frames stops there
         self._buf = bytearray()
+        self._buf_ns = 0  # when the oldest byte in _buf arrived
+        self._last_fill_ns = 0
+        self._frame_ns = 0  # when the first byte of the frame last read arrived
         self._decoder = hpack.Decoder()
+        self._block = bytearray()  # a header block awaiting its CONTINUATION frames
+        self._block_stream = 0  # its stream; 0: none awaited
+        self._block_ends_stream = False
         self._next_stream = 1
         self._send_window = DEFAULT_WINDOW  # connection level, what the server lets us send
         self._peer_initial_window = DEFAULT_WINDOW
         self._stream_window = DEFAULT_WINDOW
-        self._max_frame = 16_384
-        self._recv_window = MAX_WINDOW
+        self._max_frame = DEFAULT_FRAME
+        self._receive_window = RECEIVE_WINDOW
+        self._recv_window = max(RECEIVE_WINDOW, DEFAULT_WINDOW)
+        self._goaway_last: int | None = None  # the last stream a GOAWAY promised to process
         self.closed = False
         settings = struct.pack(">HI", SETTINGS_ENABLE_PUSH, 0) + struct.pack(
-            ">HI", SETTINGS_INITIAL_WINDOW_SIZE, MAX_WINDOW
+            ">HI", SETTINGS_INITIAL_WINDOW_SIZE, RECEIVE_WINDOW
         )
+        grow = self._recv_window - DEFAULT_WINDOW
         self._sock.sendall(
             PREFACE
             + _frame(SETTINGS, 0, 0, settings)
-            + _frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", MAX_WINDOW - DEFAULT_WINDOW))
+            + (_frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", grow)) if grow else b"")
         )
 
     @property
@@ -108,33 +134,64 @@ class Http2Connection:
             self._sock.close()
 
     def request(self, header_block: bytes, body: bytes) -> Response:
-        """One request on a new stream; the response's headers, body and trailers."""
+        """One request on a new stream; the response's headers, body and trailers. Raises
+        Http2Error (its `retry` set when the server did not take the request)."""
         if self.closed:
             raise Http2Error("connection closed")
-        stream = self._next_stream
-        self._next_stream += 2
+        sink = _StreamSink(self._next_stream)
         try:
+            if self._buf:  # frames that came with the last response (a GOAWAY, a PING)
+                self._handle_buffered(sink)
+            if self._goaway_last is not None:
+                self.close()
+                raise Http2Error("the server is closing the connection (GOAWAY)", retry=True)
+            stream = sink.stream
+            self._next_stream += 2
+            self._deadline_ns = time.monotonic_ns() + self._timeout_ns
             self._stream_window = self._peer_initial_window
-            self._send(stream, _frame(HEADERS, END_HEADERS, stream, header_block), body)
+            self._send(stream, self._headers_frames(stream, header_block), body, sink)
             sent = time.monotonic_ns()
-            return self._read_response(stream, sent)
-        except (OSError, struct.error, hpack.HPACKError) as exc:
+            while not sink.ended:
+                self._handle(*self._read_frame(), sink)
+        except (OSError, ValueError, IndexError, struct.error, hpack.HPACKError) as exc:
+            # ValueError: an SSL socket shut down under a read (a deadline) says so.
             self.close()
+            if self._goaway_last is not None and sink.stream > self._goaway_last:
+                raise Http2Error("GOAWAY: the server did not take the stream", retry=True) from exc
             raise Http2Error(str(exc) or type(exc).__name__) from exc
-        except Http2Error:
-            self.close()
+        except Http2Error as exc:
+            if not exc.keep_connection:
+                self.close()
             raise
+        if self._goaway_last is not None:
+            self.close()  # the server answered what it promised; no new streams here
+        return Response(sink.headers, bytes(sink.body), sent, sink.first_byte_ns)
 
-    def _send(self, stream: int, headers_frame: bytes, body: bytes) -> None:
+    def _headers_frames(self, stream: int, block: bytes) -> bytes:
+        """HEADERS, and CONTINUATION frames after it when the block exceeds the peer's
+        frame size (large metadata)."""
+        size = self._max_frame
+        if len(block) <= size:
+            return _frame(HEADERS, END_HEADERS, stream, block)
+        parts = [block[i : i + size] for i in range(0, len(block), size)]
+        last = len(parts) - 1
+        return b"".join(
+            _frame(HEADERS if i == 0 else CONTINUATION, END_HEADERS if i == last else 0, stream, p)
+            for i, p in enumerate(parts)
+        )
+
+    def _send(self, stream: int, headers: bytes, body: bytes, sink: _StreamSink) -> None:
         """Headers and body in as few writes as flow control allows (one, for most)."""
-        out = bytearray(headers_frame)
+        out = bytearray(headers)
         view = memoryview(body)
         while True:
             while view and min(self._send_window, self._stream_window) <= 0:
                 if out:
                     self._sock.sendall(out)
                     out.clear()
-                self._handle(*self._read_frame(), stream=stream, sink=None)
+                self._handle(*self._read_frame(), sink)
+                if sink.ended:  # answered before the whole body went (an error, say)
+                    return
             size = min(len(view), self._max_frame, self._send_window, self._stream_window)
             chunk, view = view[:size], view[size:]
             self._send_window -= size
@@ -144,131 +201,180 @@ class Http2Connection:
                 self._sock.sendall(out)
                 return
 
-    def _read_response(self, stream: int, sent_ns: int) -> Response:
-        sink = _StreamSink()
-        while not sink.ended:
-            self._handle(*self._read_frame(), stream=stream, sink=sink)
-        return Response(sink.headers, bytes(sink.body), sent_ns, sink.first_byte_ns)
-
     # -- frames ---------------------------------------------------------------------
-    def _fill_if_needed(self, n: int) -> bool:
-        if len(self._buf) >= n:
-            return True
+    def _fill(self) -> None:
         chunk = self._sock.recv(262_144)
-        self._last_fill_ns = time.monotonic_ns()
+        now = self._last_fill_ns = time.monotonic_ns()
         if not chunk:
             raise Http2Error("server closed the connection")
+        if not self._buf:
+            self._buf_ns = now
         self._buf += chunk
-        return len(self._buf) >= n
-
-    _last_fill_ns = 0
+        if now > self._deadline_ns:  # frames keep coming (PINGs), but not ours
+            raise TimeoutError("the request's deadline passed")
 
     def _read_frame(self) -> tuple[int, int, int, bytes]:
-        while not self._fill_if_needed(9):
-            pass
-        length = int.from_bytes(self._buf[:3], "big")
-        kind, flags, stream = self._buf[3], self._buf[4], int.from_bytes(self._buf[5:9], "big")
-        while not self._fill_if_needed(9 + length):
-            pass
-        payload = bytes(self._buf[9 : 9 + length])
-        del self._buf[: 9 + length]
-        return kind, flags, stream & MAX_WINDOW, payload
+        buf = self._buf
+        while len(buf) < 9:
+            self._fill()
+        length = int.from_bytes(buf[:3], "big")
+        if length > DEFAULT_FRAME:
+            raise Http2Error(f"a frame of {length} bytes, above the {DEFAULT_FRAME} allowed")
+        while len(buf) < 9 + length:
+            self._fill()
+        self._frame_ns = self._buf_ns
+        kind, flags, stream = buf[3], buf[4], int.from_bytes(buf[5:9], "big") & MAX_WINDOW
+        payload = bytes(buf[9 : 9 + length])
+        del buf[: 9 + length]
+        # What is left arrived with the last read at the latest.
+        self._buf_ns = self._last_fill_ns if buf else 0
+        return kind, flags, stream, payload
+
+    def _handle_buffered(self, sink: _StreamSink) -> None:
+        """The whole frames already read: housekeeping that arrived after a response."""
+        buf = self._buf
+        while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
+            self._handle(*self._read_frame(), sink)
 
     def _handle(
-        self,
-        kind: int,
-        flags: int,
-        frame_stream: int,
-        payload: bytes,
-        *,
-        stream: int,
-        sink: _StreamSink | None,
+        self, kind: int, flags: int, frame_stream: int, payload: bytes, sink: _StreamSink
     ) -> None:
-        """React to one frame: connection housekeeping, or data of the stream under way."""
-        if kind == SETTINGS:
+        """React to one frame: connection housekeeping, a header block (decoded whatever its
+        stream, for HPACK's table), or data of the stream under way."""
+        if self._block_stream and (kind != CONTINUATION or frame_stream != self._block_stream):
+            raise Http2Error("a header block interrupted before its END_HEADERS")
+        ours = frame_stream == sink.stream
+        if ours and kind <= HEADERS and not sink.first_byte_ns:  # DATA or HEADERS
+            sink.first_byte_ns = self._frame_ns
+        if kind == DATA:
+            if not frame_stream:
+                raise Http2Error("DATA on stream 0")
+            self._count_received(len(payload), sink if ours else None)
+            if ours:
+                sink.body += _unpad(flags, payload)
+                if flags & END_STREAM:
+                    sink.ended = True
+        elif kind == HEADERS:
+            if not frame_stream:
+                raise Http2Error("HEADERS on stream 0")
+            self._block += _unpad(flags, payload, priority=True)
+            self._block_ends_stream = bool(flags & END_STREAM)
+            self._block_stream = frame_stream
+            if flags & END_HEADERS:
+                self._header_block_done(sink)
+        elif kind == CONTINUATION:
+            if not self._block_stream:
+                raise Http2Error("CONTINUATION without a header block")
+            self._block += payload
+            if flags & END_HEADERS:
+                self._header_block_done(sink)
+        elif kind == SETTINGS:
+            if frame_stream or len(payload) % 6 or (flags & ACK and payload):
+                raise Http2Error("malformed SETTINGS frame")
             if not flags & ACK:
                 self._apply_settings(payload)
                 self._sock.sendall(_frame(SETTINGS, ACK, 0))
-            return
-        if kind == PING:
+        elif kind == PING:
+            if frame_stream or len(payload) != 8:
+                raise Http2Error("malformed PING frame")
             if not flags & ACK:
                 self._sock.sendall(_frame(PING, ACK, 0, payload))
-            return
-        if kind == WINDOW_UPDATE:
-            increment = int.from_bytes(payload[:4], "big") & MAX_WINDOW
+        elif kind == WINDOW_UPDATE:
+            if len(payload) != 4:
+                raise Http2Error("malformed WINDOW_UPDATE frame")
+            increment = int.from_bytes(payload, "big") & MAX_WINDOW
             if frame_stream == 0:
                 self._send_window += increment
-            elif frame_stream == stream:
+            elif ours:
                 self._stream_window += increment
-            return
-        if kind == GOAWAY:
-            code = int.from_bytes(payload[4:8], "big")
-            raise Http2Error(
-                f"server sent GOAWAY (code {code}): {payload[8:].decode(errors='replace')}"
-            )
-        if frame_stream != stream:
-            return  # a late frame of an earlier stream
-        if sink is not None and not sink.first_byte_ns:
-            sink.first_byte_ns = self._last_fill_ns
-        if kind == RST_STREAM:
-            raise Http2Error(f"stream reset by the server (code {int.from_bytes(payload, 'big')})")
-        if sink is None:
-            return
-        if kind == DATA:
-            data = _unpad(flags, payload)
-            sink.body += data
-            self._recv_window -= len(payload)
-            if self._recv_window < MAX_WINDOW // 2:
-                # Hand the window back before it runs low: big responses must not stall.
-                self._sock.sendall(
-                    _frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", MAX_WINDOW - self._recv_window))
+        elif kind == RST_STREAM:
+            if len(payload) != 4 or not frame_stream:
+                raise Http2Error("malformed RST_STREAM frame")
+            if ours:
+                code = int.from_bytes(payload, "big")
+                raise Http2Error(
+                    f"stream reset by the server (code {code})",
+                    retry=code == REFUSED_STREAM,
+                    keep_connection=True,
                 )
-                self._recv_window = MAX_WINDOW
-            if flags & END_STREAM:
-                sink.ended = True
-        elif kind in (HEADERS, CONTINUATION):
-            block = _unpad(flags, payload, priority=True) if kind == HEADERS else payload
-            if kind == HEADERS:
-                sink.pending_end = bool(flags & END_STREAM)
-            sink.pending_block += block
-            if flags & END_HEADERS:
-                sink.headers += [
-                    (
-                        k if isinstance(k, str) else k.decode(),
-                        v if isinstance(v, str) else v.decode(),
-                    )
-                    for k, v in self._decoder.decode(bytes(sink.pending_block))
-                ]
-                sink.pending_block.clear()
-                if sink.pending_end:
-                    sink.ended = True
+        elif kind == GOAWAY:
+            if frame_stream or len(payload) < 8:
+                raise Http2Error("malformed GOAWAY frame")
+            last = int.from_bytes(payload[:4], "big") & MAX_WINDOW
+            code = int.from_bytes(payload[4:8], "big")
+            if self._goaway_last is None or last < self._goaway_last:
+                self._goaway_last = last
+            if sink.stream > last and sink.stream < self._next_stream:  # ours is under way
+                why = payload[8:200].decode(errors="replace")
+                raise Http2Error(f"GOAWAY (code {code}) before our stream: {why}", retry=True)
+        elif kind == PUSH_PROMISE:
+            raise Http2Error("PUSH_PROMISE, though push is disabled")
+        # PRIORITY and unknown kinds: ignored, as RFC 9113 says.
+
+    def _count_received(self, size: int, sink: _StreamSink | None) -> None:
+        """Every DATA frame, padding included, uses the connection's window (and its
+        stream's): hand them back once half is used, so big responses never stall."""
+        self._recv_window -= size
+        if self._recv_window < self._receive_window // 2:
+            grow = self._receive_window - self._recv_window
+            self._sock.sendall(_frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", grow)))
+            self._recv_window = self._receive_window
+        if sink is not None:
+            sink.recv_window -= size
+            if sink.recv_window < self._receive_window // 2:
+                grow = self._receive_window - sink.recv_window
+                self._sock.sendall(_frame(WINDOW_UPDATE, 0, sink.stream, struct.pack(">I", grow)))
+                sink.recv_window = self._receive_window
+
+    def _header_block_done(self, sink: _StreamSink) -> None:
+        fields = self._decoder.decode(bytes(self._block))
+        self._block.clear()
+        stream, self._block_stream = self._block_stream, 0
+        if stream != sink.stream:
+            return  # another stream's: decoded for the table's sake only
+        sink.headers += [
+            (k if isinstance(k, str) else k.decode(), v if isinstance(v, str) else v.decode())
+            for k, v in fields
+        ]
+        if self._block_ends_stream:
+            sink.ended = True
 
     def _apply_settings(self, payload: bytes) -> None:
-        for i in range(0, len(payload) - len(payload) % 6, 6):
+        for i in range(0, len(payload), 6):
             key, value = struct.unpack(">HI", payload[i : i + 6])
             if key == SETTINGS_INITIAL_WINDOW_SIZE:
+                if value > MAX_WINDOW:
+                    raise Http2Error("SETTINGS_INITIAL_WINDOW_SIZE above 2^31-1")
                 self._stream_window += value - self._peer_initial_window
                 self._peer_initial_window = value
             elif key == SETTINGS_MAX_FRAME_SIZE:
+                if not DEFAULT_FRAME <= value < 2**24:
+                    raise Http2Error(f"SETTINGS_MAX_FRAME_SIZE {value} out of range")
                 self._max_frame = value
 
 
 class _StreamSink:
     """What arrives for the stream under way."""
 
-    def __init__(self) -> None:
+    __slots__ = ("stream", "headers", "body", "ended", "first_byte_ns", "recv_window")
+
+    def __init__(self, stream: int) -> None:
+        self.stream = stream
         self.headers: list[tuple[str, str]] = []
         self.body = bytearray()
         self.ended = False
         self.first_byte_ns = 0
-        self.pending_block = bytearray()
-        self.pending_end = False
+        self.recv_window = RECEIVE_WINDOW
 
 
 def _unpad(flags: int, payload: bytes, priority: bool = False) -> bytes:
     if flags & PADDED:
+        if not payload or payload[0] >= len(payload):
+            raise Http2Error("padding longer than its frame")
         pad = payload[0]
         payload = payload[1 : len(payload) - pad]
     if priority and flags & PRIORITY:
+        if len(payload) < 5:
+            raise Http2Error("a HEADERS frame too short for its priority")
         payload = payload[5:]
     return payload

@@ -1,4 +1,5 @@
-"""KServe v2 inference over HTTP/1.1 keep-alive, on a plain (gevent-patched) socket.
+"""KServe v2 inference over HTTP/1.1 keep-alive, on a plain (gevent-patched) socket or TLS
+over it (an https:// URL).
 
 The request's wire form is built once per input set and sent as is every time; the client
 times what it does, in three parts it can see:
@@ -18,8 +19,11 @@ from analysis.settings import host_port
 from triton_user.wire.sockets import Backoff, Deadline, connect
 from triton_user.wire.tensor import Tensor
 from triton_user.wire.timing import ErrorLog, Timing, timeout_message
+from triton_user.wire.tls import ClientTls
 
 _CRLF2 = b"\r\n\r\n"
+CHUNKED, TO_CLOSE = -1, -2  # body lengths that are not a Content-Length
+_MAX_LINE = 65_536
 
 
 def model_path(model: str, version: str = "") -> str:
@@ -66,17 +70,25 @@ def encode_request(
 class HttpInferClient:
     """One keep-alive connection: one request in flight at a time."""
 
-    def __init__(self, url: str, timeout_s: float = 60.0, client_io: str = "gevent") -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float = 60.0,
+        client_io: str = "gevent",
+        tls: ClientTls | None = None,
+    ) -> None:
+        """`tls`: HTTPS (an https:// URL), its context built once per settings."""
         self._address = host_port(url)
         self._timeout_s = timeout_s
         self._client_io = client_io
+        self._tls = tls
         self._sock: socket.socket | None = None
         self._buf = bytearray()
         self._deadline = Deadline(timeout_s, client_io)
         self._backoff = Backoff(client_io)
 
     def _connect(self) -> socket.socket:
-        sock = connect(self._address, self._timeout_s, self._client_io)
+        sock = connect(self._address, self._timeout_s, self._client_io, self._tls)
         self._buf.clear()
         return sock
 
@@ -86,20 +98,37 @@ class HttpInferClient:
             self._sock = None
 
     def infer(self, request: bytes) -> Timing:
-        """Send one pre-encoded request and read its response."""
+        """Send one pre-encoded request and read its response. Never raises: a failure is
+        the Timing's error."""
         start = time.monotonic_ns()
         sent = first = start
         deadline = self._deadline
         try:
-            if self._sock is None:
-                self._sock = self._connect()
-            sock = self._sock
-            deadline.arm(sock)
-            sock.sendall(request)
-            sent = time.monotonic_ns()
-            first = self._fill(sock)
+            for _ in range(2):
+                reused = self._sock is not None
+                if self._sock is None:
+                    self._sock = self._connect()
+                sock = self._sock
+                deadline.arm(sock)
+                try:
+                    sock.sendall(request)
+                    sent = time.monotonic_ns()
+                    first = self._fill(sock)
+                    break
+                except (OSError, ValueError) as exc:
+                    # A kept connection the server closed while idle: nothing came back, so
+                    # the request goes again on a new one, as libcurl does.
+                    if not reused or deadline.timed_out(exc):
+                        raise
+                    deadline.disarm()
+                    self.close()
             status, length, json_length, keep_alive = self._read_head(sock)
-            body = self._read_body(sock, length)
+            if length >= 0:
+                body = self._read_body(sock, length)
+            elif length == CHUNKED:
+                body = self._read_chunked(sock)
+            else:
+                body, keep_alive = self._read_to_close(sock), False
         except (OSError, ValueError) as exc:
             deadline.disarm()
             self.close()
@@ -109,6 +138,10 @@ class HttpInferClient:
                 failed = _failed(start, sent, first, f"HTTP connection failed: {exc}")
             self._backoff.failed()
             return failed
+        except Exception as exc:  # a defect of ours: one error of this request, not a crash
+            deadline.disarm()
+            self.close()
+            return _failed(start, sent, first, f"HTTP client error: {type(exc).__name__}: {exc}")
         deadline.disarm()
         self._backoff.succeeded()
         if not keep_alive:
@@ -119,7 +152,7 @@ class HttpInferClient:
         if error is not None:
             ErrorLog.note(error)
         end = time.monotonic_ns()
-        return Timing(start, end, sent - start, end - first, length, error)
+        return Timing(start, end, sent - start, end - first, len(body), error)
 
     def _fill(self, sock: socket.socket) -> int:
         """Block for the next bytes of the response; returns when they arrived."""
@@ -131,23 +164,40 @@ class HttpInferClient:
         return arrived
 
     def _read_head(self, sock: socket.socket) -> tuple[int, int, int | None, bool]:
-        while (end := self._buf.find(_CRLF2)) < 0:
-            self._fill(sock)
-        head = bytes(self._buf[:end]).decode("latin-1").split("\r\n")
-        del self._buf[: end + 4]
-        status = int(head[0].split(" ", 2)[1])
-        length, json_length, keep_alive = 0, None, True
+        """(status, body length or CHUNKED or TO_CLOSE, inference header length, whether
+        the connection stays open). Interim (1xx) responses are skipped."""
+        while True:
+            while (end := self._buf.find(_CRLF2)) < 0:
+                self._fill(sock)
+            head = bytes(self._buf[:end]).decode("latin-1").split("\r\n")
+            del self._buf[: end + 4]
+            version, _, rest = head[0].partition(" ")
+            code = rest[:3]
+            if not (version.startswith("HTTP/1.") and code.isdigit() and rest[3:4] in ("", " ")):
+                raise ValueError(f"malformed status line {head[0][:100]!r}")
+            status = int(code)
+            if status >= 200:
+                break
+        length, json_length = TO_CLOSE, None
+        keep_alive = version != "HTTP/1.0"
         for line in head[1:]:
             key, _, value = line.partition(":")
             key = key.strip().lower()
             if key == "content-length":
-                length = int(value)
+                value = value.strip()
+                if not value.isdigit():
+                    raise ValueError(f"malformed Content-Length {value[:40]!r}")
+                if length != CHUNKED:  # Transfer-Encoding wins (RFC 9112 6.3)
+                    length = int(value)
             elif key == "inference-header-content-length":
                 json_length = int(value)
-            elif key == "connection" and value.strip().lower() == "close":
-                keep_alive = False
-            elif key == "transfer-encoding":
-                raise ValueError("chunked responses are not supported")
+            elif key == "connection":
+                value = value.strip().lower()
+                keep_alive = value != "close" and (keep_alive or value == "keep-alive")
+            elif key == "transfer-encoding" and "chunked" in value.lower():
+                length = CHUNKED
+        if length == TO_CLOSE and (status in (204, 304)):
+            length = 0
         return status, length, json_length, keep_alive
 
     def _read_body(self, sock: socket.socket, length: int) -> bytes:
@@ -155,6 +205,47 @@ class HttpInferClient:
             self._fill(sock)
         body = bytes(self._buf[:length])
         del self._buf[:length]
+        return body
+
+    def _read_line(self, sock: socket.socket) -> bytes:
+        while (end := self._buf.find(b"\r\n")) < 0:
+            if len(self._buf) > _MAX_LINE:
+                raise ValueError("a chunk line too long")
+            self._fill(sock)
+        line = bytes(self._buf[:end])
+        del self._buf[: end + 2]
+        return line
+
+    def _read_chunked(self, sock: socket.socket) -> bytes:
+        """Transfer-Encoding: chunked (RFC 9112 7.1): sizes in hex, extensions ignored, the
+        trailer section read and dropped."""
+        body = bytearray()
+        while True:
+            line = self._read_line(sock)
+            size_text = line.split(b";", 1)[0].strip()
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                raise ValueError(f"malformed chunk size {size_text[:20]!r}") from None
+            if size < 0 or not size_text.isalnum():
+                raise ValueError(f"malformed chunk size {size_text[:20]!r}")
+            if size == 0:
+                while self._read_line(sock):  # trailer fields, up to the empty line
+                    pass
+                return bytes(body)
+            body += self._read_body(sock, size)
+            if self._read_line(sock):
+                raise ValueError("a chunk longer than its size")
+
+    def _read_to_close(self, sock: socket.socket) -> bytes:
+        """No Content-Length, not chunked: the body ends when the server closes."""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            self._buf += chunk
+        body = bytes(self._buf)
+        self._buf.clear()
         return body
 
 

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import socket
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gevent import monkey
+
+if TYPE_CHECKING:
+    from triton_user.wire.tls import ClientTls, TlsStream
 
 
 def _original(name: str) -> Any:
@@ -17,11 +20,14 @@ def _original(name: str) -> Any:
     return monkey.get_original("socket", name)
 
 
-def connect(address: tuple[str, int], timeout_s: float, client_io: str) -> socket.socket:
-    """A TCP connection with Nagle off and keepalive on. client_io "threads": the original
-    socket, for a user in an OS thread, with `timeout_s` on every operation (the kernel's
-    poll, no timer of ours); "gevent": gevent's, in blocking mode (a timed wait there arms
-    a timer per call), its requests' deadlines kept by a Deadline instead."""
+def connect(
+    address: tuple[str, int], timeout_s: float, client_io: str, tls: ClientTls | None = None
+) -> socket.socket | TlsStream:
+    """A TCP connection with Nagle off and keepalive on, and over it TLS when `tls` is given
+    (its handshake within `timeout_s`). client_io "threads": the original socket, for a user
+    in an OS thread, with `timeout_s` on every operation (the kernel's poll, no timer of
+    ours); "gevent": gevent's, in blocking mode (a timed wait there arms a timer per call),
+    its requests' deadlines kept by a Deadline instead."""
     if client_io == "threads":
         family, kind, proto, _, where = _original("getaddrinfo")(
             address[0], address[1], 0, socket.SOCK_STREAM
@@ -33,8 +39,16 @@ def connect(address: tuple[str, int], timeout_s: float, client_io: str) -> socke
         sock = socket.create_connection(address, timeout=timeout_s)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    sock.settimeout(timeout_s if client_io == "threads" else None)
-    return sock
+    if tls is None:
+        sock.settimeout(timeout_s if client_io == "threads" else None)
+        return sock
+    try:
+        stream = tls.wrap(sock, address[0])  # the handshake within timeout_s
+    except BaseException:
+        sock.close()
+        raise
+    stream.settimeout(timeout_s if client_io == "threads" else None)
+    return stream
 
 
 class Deadline:
@@ -48,11 +62,11 @@ class Deadline:
         self.timeout_s = timeout_s
         self._ns = int(timeout_s * 1e9)
         self._cooperative = client_io != "threads"
-        self._sock: socket.socket | None = None
+        self._sock: socket.socket | TlsStream | None = None
         self._due_ns = 0
         self.expired = False
 
-    def arm(self, sock: socket.socket) -> None:
+    def arm(self, sock: socket.socket | TlsStream) -> None:
         self.expired = False
         if self._cooperative:
             self._sock, self._due_ns = sock, time.monotonic_ns() + self._ns
