@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
+
+import numpy as np
 
 from analysis.distribution import ExactLatencies, LatencyHistogram, merge_all, percentiles_of
 from analysis.pa_arithmetic import NS_PER_S, NS_PER_US, avg_ns, throughput
@@ -325,6 +327,17 @@ def merge(windows: Sequence[Window], percentile: int | None = None) -> Window:
         windows[0].batch_size,
         percentile,
         server=_sum(servers) if len(servers) == len(windows) else None,
+    )
+
+
+def figures_only(w: Window) -> Window:
+    """`w` without its samples: its figures (counts, percentiles, averages) stay, the
+    per-request arrays go. A window older than those a level can still merge needs no
+    more, and a long level would otherwise hold every request it measured (8 bytes each)."""
+    if w.latencies.count == 0 and w.scheduled_latencies is None and w.lateness is None:
+        return w
+    return replace(
+        w, latencies=ExactLatencies.of(np.empty(0)), scheduled_latencies=None, lateness=None
     )
 
 

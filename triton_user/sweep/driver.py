@@ -20,7 +20,7 @@ from analysis.results import LevelResult, SweepResult
 from analysis.server_stats import ServerStats
 from analysis.settings import SweepSettings
 from analysis.stabiliser import Verdict, assess, final_verdict, last_windows, spread
-from analysis.window import Window, WindowSample, from_sample, merge
+from analysis.window import Window, WindowSample, figures_only, from_sample, merge
 from triton_user.sweep.events import SweepEvents
 
 log = logging.getLogger(__name__)
@@ -186,6 +186,8 @@ class SweepDriver:
                 stats = self._stats()
                 continue
             windows.append(window)
+            if len(windows) > rule.window_count:  # it can no longer be merged: figures only
+                windows[-rule.window_count - 1] = figures_only(windows[-rule.window_count - 1])
             verdict = assess(windows, rule)
             self.events.window_measured(concurrency, len(windows), window, verdict)
             start, stats = end, new_stats

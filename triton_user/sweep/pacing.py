@@ -16,7 +16,7 @@ from gevent import monkey
 
 from analysis.pacer import Pacer
 from triton_user.sweep.recorder import Recorder
-from triton_user.wire.timing import Timing
+from triton_user.wire.timing import Timing, crashed
 
 _allocate_lock = monkey.get_original("_thread", "allocate_lock")
 _start_thread = monkey.get_original("_thread", "start_new_thread")
@@ -103,7 +103,10 @@ class PacedLoop:
                 if not wait_for(gate, generation, due, _thread_sleep) or not self._running:
                     continue
                 recorder.count_sent()
-                t = send()
+                try:
+                    t = send()
+                except Exception as exc:  # a failed request, shown; not a thread ended unseen
+                    t = crashed(time.monotonic_ns(), exc)
                 recorder.record_paced(
                     t.start_ns, t.end_ns, t.send_ns, t.recv_ns, t.error is None, due
                 )

@@ -5,13 +5,14 @@ and to an EventBuffer that a greenlet drains into Locust's request event."""
 from __future__ import annotations
 
 import collections
+import time
 from collections.abc import Callable
 
 import gevent
 from gevent import monkey
 
 from triton_user.sweep.recorder import Recorder
-from triton_user.wire.timing import Timing
+from triton_user.wire.timing import Timing, crashed
 
 _start_thread = monkey.get_original("_thread", "start_new_thread")
 DRAIN_INTERVAL_S = 0.05
@@ -70,7 +71,10 @@ class ThreadedLoop:
         send, record, add = self._send, self._recorder.record, self._events.add
         try:
             while self._running:
-                t = send()
+                try:
+                    t = send()
+                except Exception as exc:  # a failed request, shown; not a thread ended unseen
+                    t = crashed(time.monotonic_ns(), exc)
                 record(t.start_ns, t.end_ns, t.send_ns, t.recv_ns, t.error is None)
                 add(t)
         finally:

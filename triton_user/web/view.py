@@ -17,7 +17,7 @@ from analysis.results import LevelResult, SweepResult
 from analysis.settings import Outputs, SweepSettings
 from analysis.stabiliser import Verdict, spread
 from analysis.statistics import wanted_percentiles
-from analysis.window import Window
+from analysis.window import Window, figures_only
 
 # The files a sweep started from the web UI writes, by the name the page links them with.
 FILE_KINDS = ("csv", "json", "report")
@@ -66,7 +66,7 @@ class SweepView:
     ) -> None:
         if index == 1:  # a level measured again (a worker lost or joined) starts over
             self.windows = []
-        self.windows.append(window)
+        self.windows.append(figures_only(window))  # a long level must not hold its samples
 
     def level_finished(self, level: LevelResult, result: SweepResult) -> None:
         self.levels.append(self.level_row(level))

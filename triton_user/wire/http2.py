@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import hpack
+from gevent import monkey
 
 from triton_user.wire.sockets import connect
 from triton_user.wire.tls import ClientTls
@@ -37,6 +38,10 @@ REFUSED_STREAM = 7
 # What we let the server send before it must wait for our WINDOW_UPDATE: the connection's
 # window and each stream's. Handed back once half is used.
 RECEIVE_WINDOW = MAX_WINDOW
+# A connection idle this long is checked for a GOAWAY or a close before a request goes on
+# it (a poll: back-to-back requests skip it).
+IDLE_NS = 10_000_000
+_select = monkey.get_original("select", "select")  # a zero-timeout look, off gevent's hub
 
 
 class Http2Error(Exception):
@@ -139,15 +144,13 @@ class Http2Connection:
         if self.closed:
             raise Http2Error("connection closed")
         sink = _StreamSink(self._next_stream)
+        now = time.monotonic_ns()
+        self._deadline_ns = now + self._timeout_ns
+        if self._buf or now - self._last_fill_ns > IDLE_NS:
+            self._before_sending(sink)
         try:
-            if self._buf:  # frames that came with the last response (a GOAWAY, a PING)
-                self._handle_buffered(sink)
-            if self._goaway_last is not None:
-                self.close()
-                raise Http2Error("the server is closing the connection (GOAWAY)", retry=True)
             stream = sink.stream
             self._next_stream += 2
-            self._deadline_ns = time.monotonic_ns() + self._timeout_ns
             self._stream_window = self._peer_initial_window
             self._send(stream, self._headers_frames(stream, header_block), body, sink)
             sent = time.monotonic_ns()
@@ -166,6 +169,30 @@ class Http2Connection:
         if self._goaway_last is not None:
             self.close()  # the server answered what it promised; no new streams here
         return Response(sink.headers, bytes(sink.body), sent, sink.first_byte_ns)
+
+    def _before_sending(self, sink: _StreamSink) -> None:
+        """What came since the last response: frames already read with it, and on a
+        connection idle a while, what the server sent meanwhile (a GOAWAY, its close). A
+        connection the server is closing is left before the request goes, not after it is
+        lost there."""
+        raw = _raw(self._sock)
+        try:
+            if self._last_fill_ns and _select([raw], [], [], 0)[0]:
+                timeout = raw.gettimeout()
+                raw.settimeout(0)  # a TLS record with no data for us (a ticket) must not block
+                try:
+                    self._fill()
+                except BlockingIOError:
+                    pass
+                finally:
+                    raw.settimeout(timeout)
+            self._handle_buffered(sink)
+        except (OSError, ValueError, IndexError, struct.error, hpack.HPACKError, Http2Error) as exc:
+            self.close()
+            raise Http2Error(f"connection closed while idle ({exc})", retry=True) from exc
+        if self._goaway_last is not None:
+            self.close()
+            raise Http2Error("the server is closing the connection (GOAWAY)", retry=True)
 
     def _headers_frames(self, stream: int, block: bytes) -> bytes:
         """HEADERS, and CONTINUATION frames after it when the block exceeds the peer's
@@ -351,6 +378,11 @@ class Http2Connection:
                 if not DEFAULT_FRAME <= value < 2**24:
                     raise Http2Error(f"SETTINGS_MAX_FRAME_SIZE {value} out of range")
                 self._max_frame = value
+
+
+def _raw(sock: Any) -> Any:
+    """The TCP socket under a TlsStream, or the socket itself."""
+    return getattr(sock, "sock", sock)
 
 
 class _StreamSink:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 
@@ -37,3 +38,11 @@ class ErrorLog:
     @classmethod
     def clear(cls) -> None:
         cls.first = None
+
+
+def crashed(start_ns: int, exc: BaseException) -> Timing:
+    """A request that raised where it must not (a defect of ours): a failed request to
+    count and show, so that its user goes on rather than its thread ending unseen."""
+    error = f"client error: {type(exc).__name__}: {exc}"
+    ErrorLog.note(error)
+    return Timing(start_ns, time.monotonic_ns(), 0, 0, 0, error)
