@@ -1,24 +1,20 @@
 """Across hosts: the Triton server, the Locust master and two workers each in a network
 namespace of its own (made here, joined by a bridge in a namespace of its own, addresses of
-our own), then one worker's link cut mid-level. The sweep must finish, with the level
-measured again or flagged, and nothing may hang.
-
-Needs root for `ip netns`, as CI and the development machines have."""
+our own: tests/netns.py), then one worker's link cut mid-level. The sweep must finish, with
+the level measured again or flagged, and nothing may hang."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, wait_for_window
+from tests import netns
+from tests.helpers import wait_for_window
+from tests.netns import Network
 
 # Its own server, master and workers, each in a network namespace.
 pytestmark = [pytest.mark.server, pytest.mark.root]
@@ -27,95 +23,10 @@ SUBNET = "10.231.7"
 HOSTS = {"srv": 1, "mst": 2, "w1": 3, "w2": 4}
 
 
-def sh(*args: str) -> None:
-    subprocess.run(args, check=True, capture_output=True, text=True)
-
-
-class Network:
-    """Namespaces named after this run, so that parallel runs and leftovers never clash."""
-
-    def __init__(self) -> None:
-        self.tag = uuid.uuid4().hex[:6]
-        self.bridge_ns = f"tlb{self.tag}"
-
-    def ns(self, host: str) -> str:
-        return f"tl{host}{self.tag}"
-
-    def address(self, host: str) -> str:
-        return f"{SUBNET}.{HOSTS[host]}"
-
-    def up(self) -> None:
-        sh("ip", "netns", "add", self.bridge_ns)
-        sh("ip", "-n", self.bridge_ns, "link", "add", "br0", "type", "bridge")
-        sh("ip", "-n", self.bridge_ns, "link", "set", "br0", "up")
-        for host in HOSTS:
-            ns, inner, outer = self.ns(host), f"v{host}{self.tag}", f"b{host}{self.tag}"
-            sh("ip", "netns", "add", ns)
-            sh("ip", "link", "add", inner, "type", "veth", "peer", "name", outer)
-            sh("ip", "link", "set", inner, "netns", ns)
-            sh("ip", "link", "set", outer, "netns", self.bridge_ns)
-            sh("ip", "-n", self.bridge_ns, "link", "set", outer, "master", "br0", "up")
-            sh("ip", "-n", ns, "addr", "add", f"{self.address(host)}/24", "dev", inner)
-            sh("ip", "-n", ns, "link", "set", inner, "up")
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
-
-    def cut(self, host: str) -> None:
-        sh("ip", "-n", self.bridge_ns, "link", "set", f"b{host}{self.tag}", "down")
-
-    def down(self) -> None:
-        for ns in [self.bridge_ns, *(self.ns(h) for h in HOSTS)]:
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-
-    def run(self, host: str, *args: str, **kwargs) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [
-                "ip",
-                "netns",
-                "exec",
-                self.ns(host),
-                sys.executable,
-                "-m",
-                "triton_locust.cli",
-                *args,
-            ],
-            cwd=REPO,
-            text=True,
-            **kwargs,
-        )
-
-
 @pytest.fixture
 def network() -> Iterator[Network]:
-    if os.geteuid() != 0:
-        pytest.fail("this test builds network namespaces: run it as root (CI does)")
-    net = Network()
-    try:
-        net.up()
+    with netns.network(HOSTS, SUBNET) as net:
         yield net
-    finally:
-        net.down()
-
-
-def wait_ready(net: Network, timeout_s: float = 90) -> None:
-    url = f"http://{net.address('srv')}:8000/v2/health/ready"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        probe = subprocess.run(
-            [
-                "ip",
-                "netns",
-                "exec",
-                net.ns("mst"),
-                sys.executable,
-                "-c",
-                f"import urllib.request; urllib.request.urlopen('{url}', timeout=1)",
-            ],
-            capture_output=True,
-        )
-        if probe.returncode == 0:
-            return
-        time.sleep(0.5)
-    pytest.fail("the server in its namespace did not become ready")
 
 
 def test_a_worker_cut_off_mid_level_across_hosts(network: Network, tmp_path: Path):
@@ -125,7 +36,7 @@ def test_a_worker_cut_off_mid_level_across_hosts(network: Network, tmp_path: Pat
         # The server's host is its own namespace: it listens on its link's address there.
         serve = ("serve", "--host", network.address("srv"))
         processes.append(network.run("srv", *serve, stdout=subprocess.DEVNULL))
-        wait_ready(network)
+        network.wait_ready(f"{network.address('srv')}:8000", from_host="mst")
         master = network.run(
             "mst",
             "profile",

@@ -97,7 +97,7 @@ def test_a_level_cut_short_by_a_dead_server_is_kept_as_interrupted_with_its_wind
     path = tmp_path / "perf.json"
     load = InstantLoad()
     # Level 1: polls 1-4 (start and 3 windows). Level 2: poll 5 starts it, 6 and 7 end two
-    # windows, poll 8 fails.
+    # windows, poll 8 fails: its window is kept too, without server figures.
     d = SweepDriver(
         settings(),
         SyntheticSource(load, 20, lambda c, n: 100.0),
@@ -110,14 +110,14 @@ def test_a_level_cut_short_by_a_dead_server_is_kept_as_interrupted_with_its_wind
     assert [lvl.concurrency for lvl in result.levels] == [1, 2]
     cut = result.levels[1]
     assert cut.verdict is Verdict.INTERRUPTED
-    assert len(cut.windows) == 2
+    assert len(cut.windows) == 3 and cut.windows[-1].server is None
     assert not cut.reported  # no CSV row for half a level
     written = json.loads(path.read_text())
     assert [(lvl["concurrency"], lvl["status"]) for lvl in written["levels"]] == [
         (1, "stable"),
         (2, "interrupted"),
     ]
-    assert len(written["levels"][1]["windows"]) == 2
+    assert len(written["levels"][1]["windows"]) == 3
 
 
 @pytest.mark.server

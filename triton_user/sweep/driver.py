@@ -165,7 +165,21 @@ class SweepDriver:
                 break
             end = self.clock()
             self.source.end_window()
-            new_stats = self._stats()
+            try:
+                new_stats = self._stats()
+            except SweepError:
+                # The server went away: its window is kept without server figures, so that
+                # the requests that failed in it are counted, in the JSON and the exit code.
+                windows.append(
+                    from_sample(
+                        self.source.cut(start, end),
+                        start,
+                        end,
+                        self.settings.batch_size,
+                        rule.percentile,
+                    )
+                )
+                raise
             window = from_sample(
                 self.source.cut(start, end),
                 start,
