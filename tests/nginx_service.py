@@ -77,33 +77,9 @@ def https_proxy(
 ) -> Iterator[str]:
     """nginx terminating HTTPS in front of `upstream` (HOST:PORT of Triton's HTTP); yields
     the https:// URL it listens on."""
-    binary = nginx_binary()
-    folder.mkdir(parents=True, exist_ok=True)
-    port = free_ports(1)[0]
-    conf = folder / "nginx.conf"
-    conf.write_text(https_config(folder, port, upstream, cert, key, client_ca))
-    # -e: the error log before the configuration is read (its default is under /var/log).
-    with (folder / "stderr.log").open("wb") as out:
-        proxy = subprocess.Popen(
-            [binary, "-p", str(folder), "-e", str(folder / "error.log"), "-c", str(conf)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not _listening(port):
-            if proxy.poll() is not None or time.monotonic() > deadline:
-                log = (folder / "error.log").read_text(errors="replace")[-2000:]
-                pytest.fail(f"nginx did not start on port {port}:\n{log}")
-            time.sleep(0.05)
+    config = lambda port: https_config(folder, port, upstream, cert, key, client_ca)  # noqa: E731
+    with nginx_running(folder, config) as port:
         yield f"https://127.0.0.1:{port}"
-    finally:
-        proxy.terminate()
-        try:
-            proxy.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proxy.kill()
-            proxy.wait()
 
 
 def _listening(port: int) -> bool:
