@@ -14,8 +14,8 @@ from typing import Protocol
 
 import numpy as np
 
-NS_PER_S = 1_000_000_000
-NS_PER_US = 1_000
+from analysis.pa_arithmetic import NS_PER_S, NS_PER_US
+
 DISTRIBUTIONS = ("constant", "poisson")
 # Poisson gaps are drawn this many at a time: one draw per request would cost more than
 # the request's bookkeeping.
