@@ -1,5 +1,6 @@
 """The embedded server: the sample models load and answer over both protocols."""
 
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -82,3 +83,14 @@ def test_serve_command_reports_a_start_failure_in_one_line(tmp_path):
     assert run.returncode == 2
     assert run.stderr.strip().count("\n") == 0
     assert "is not a folder" in run.stderr
+
+
+def test_a_port_already_listening_is_refused_before_starting():
+    # Another server there would answer the readiness check and pass for ours.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        http, metrics = free_ports(2)
+        with pytest.raises(ServerStartError, match=f"port {port} on 127.0.0.1 is in use"):
+            TritonServer(http, port, metrics).start()

@@ -70,6 +70,19 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something listens on host:port. SO_REUSEADDR lets the test bind over a port
+    that only has connections closing (TIME_WAIT), which tritonserver can bind too."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def _pytriton_dirs() -> tuple[Path, Path]:
     """(tritonserver folder, nvidia_pytriton.libs folder) of the installed wheel."""
     spec = importlib.util.find_spec("pytriton")
@@ -132,6 +145,10 @@ class TritonServer:
     def start(self, timeout_s: float = 90.0) -> None:
         if not self.model_repository.is_dir():
             raise ServerStartError(f"model repository {self.model_repository} is not a folder")
+        # A server already listening there would answer our readiness check for us.
+        for port in (self.http_port, self.grpc_port, self.metrics_port):
+            if port_in_use(self.host, port):
+                raise ServerStartError(f"port {port} on {self.host} is in use (another server?)")
         server_dir, libs = _pytriton_dirs()
         self._workdir = Path(tempfile.mkdtemp(prefix="triton-locust-server-"))
         backends = self._backends(server_dir)
