@@ -1,9 +1,12 @@
 """The embedded server: the sample models load and answer over both protocols."""
 
+import os
+import signal
 import socket
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,8 +26,9 @@ SAMPLES = {
 }
 
 
-def test_the_four_sample_models_are_ready(triton_server):
-    assert triton_server.model_names() == sorted(SAMPLES)
+def test_the_sample_models_are_ready(triton_server):
+    # input_check answers with what it was sent (tests/test_input_data_server.py).
+    assert triton_server.model_names() == sorted([*SAMPLES, "input_check"])
 
 
 @pytest.mark.parametrize("module", [httpclient, grpcclient], ids=["http", "grpc"])
@@ -94,3 +98,15 @@ def test_a_port_already_listening_is_refused_before_starting():
         http, metrics = free_ports(2)
         with pytest.raises(ServerStartError, match=f"port {port} on 127.0.0.1 is in use"):
             TritonServer(http, port, metrics).start()
+
+
+def test_a_killed_server_leaves_no_python_backend_region_in_dev_shm():
+    server = TritonServer(*free_ports(3))
+    server.start()
+    try:
+        assert list(Path("/dev/shm").glob(f"{server.shm_prefix}*"))  # the backend's own
+        os.killpg(server._process.pid, signal.SIGKILL)  # no time to clean up after itself
+        server._process.wait()
+    finally:
+        server.stop()
+    assert not list(Path("/dev/shm").glob(f"{server.shm_prefix}*"))

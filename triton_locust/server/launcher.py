@@ -27,6 +27,7 @@ from types import TracebackType
 SAMPLE_MODELS = Path(__file__).resolve().parent / "models"
 # tritonserver binds every interface by default; ours serves this machine unless told.
 LOOPBACK = "127.0.0.1"
+SHM_DIR = "/dev/shm"
 _EVERY_INTERFACE = ("0.0.0.0", "::", "")
 
 
@@ -111,6 +112,7 @@ class TritonServer:
         self.http_port, self.grpc_port, self.metrics_port = http_port, grpc_port, metrics_port
         self.grpc_tls = grpc_tls
         self.host = host  # the address all three ports are bound to
+        self.shm_prefix = f"triton_locust_{os.getpid()}_{self.http_port}_"
         self.model_repository = Path(model_repository or SAMPLE_MODELS).resolve()
         self.log_verbose = log_verbose
         self._workdir: Path | None = None
@@ -164,6 +166,9 @@ class TritonServer:
             f"--metrics-port={self.metrics_port}",
             "--allow-metrics=true",
             f"--log-verbose={self.log_verbose}",
+            # The Python backend's regions in /dev/shm, named so that stop() can remove
+            # those a killed server leaves behind (a SIGKILL gives it no time to).
+            f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}",
             *(self.grpc_tls.flags() if self.grpc_tls else []),
         ]
         with self.log_path.open("wb") as log:
@@ -247,6 +252,8 @@ class TritonServer:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+        for region in Path(SHM_DIR).glob(f"{self.shm_prefix}*"):
+            region.unlink(missing_ok=True)
         if self._workdir is not None:
             if keep_log:
                 self.kept_log = self._keep_log()
