@@ -22,7 +22,8 @@ _SUB = 1 << SUB_BITS
 # it on any change to either: a master and a worker of different formats would merge each
 # other's histograms silently wrong, so a worker of another version is refused when it
 # connects (triton_user/sweep/window_channel.py) and a payload of another is never merged.
-WIRE_VERSION = 1
+# 2: the window reply carries request-rate mode's figures, and the master sends rate shares.
+WIRE_VERSION = 2
 
 
 class WireVersionError(ValueError):

@@ -4,13 +4,17 @@ start; what sleeps until then and sends lives in triton_user/sweep/pacing.py.
 
 The schedules are perf_analyzer's (request_rate_manager.cc, rate_schedule.h): the first
 request is due one interval after the start, not at it; `--request-intervals` loops over
-its file, each round shifted by the file's whole length."""
+its file, each round shifted by the file's whole length.
+
+Across Locust workers, one schedule is dealt out in turns (StridedPacer), as perf_analyzer
+deals its schedule to its threads: worker k of n sends slots k, k+n, k+2n, ..."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -102,6 +106,78 @@ def pacer_for(
     if distribution == "constant":
         return ConstantPacer(rate)
     raise ValueError(f"--request-distribution {distribution!r}: expected constant or poisson")
+
+
+class StridedPacer(_Waits):
+    """Sender `index` of `count`'s turns of one schedule: slots index, index+count,
+    index+2*count, ... (perf_analyzer's CreateWorkerSchedules deals its slots to its threads
+    the same way). The senders' turns together are the schedule itself, slot for slot: a
+    constant rate interleaves exactly, a Poisson one (each sender drawing from the same
+    seed) stays one Poisson process, an intervals file keeps its order. Each sender draws
+    the whole schedule to take its turns: for Poisson, `count` times the draws of its own
+    share, a few ns each."""
+
+    def __init__(self, pacer: Pacer, index: int, count: int) -> None:
+        if not 0 <= index < count:
+            raise ValueError(f"sender {index} of {count}: expected 0 <= index < count")
+        self._pacer, self.index, self.count = pacer, index, count
+
+    @property
+    def rate(self) -> float:
+        """This sender's share of the rate, per second."""
+        return self._pacer.rate / self.count  # type: ignore[attr-defined]
+
+    def due_ns(self, index: int) -> int:
+        return self._pacer.due_ns(self.index + index * self.count)
+
+
+@dataclass(frozen=True)
+class RateShare:
+    """One sender's part of a level's schedule: the whole schedule's recipe (what
+    pacer_for takes; every sender the same) and which of its turns are this sender's."""
+
+    rate: float
+    distribution: str = "constant"
+    intervals_us: tuple[int, ...] = ()
+    seed: int = 0
+    index: int = 0
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.index < self.count:
+            raise ValueError(f"sender {self.index} of {self.count}: expected 0 <= index < count")
+
+    def pacer(self) -> Pacer:
+        whole = pacer_for(self.rate, self.distribution, self.intervals_us, self.seed)
+        return whole if self.count == 1 else StridedPacer(whole, self.index, self.count)
+
+    def dealt(self, index: int, count: int) -> RateShare:
+        """The same schedule, sender `index` of `count`'s turns."""
+        return replace(self, index=index, count=count)
+
+    def to_wire(self) -> dict[str, Any]:
+        """Plain lists and numbers: what Locust's message channel (msgpack) carries."""
+        return {
+            "rate": self.rate,
+            "distribution": self.distribution,
+            "intervals_us": list(self.intervals_us),
+            "seed": self.seed,
+            "index": self.index,
+            "count": self.count,
+        }
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> RateShare:
+        share = cls(
+            float(data["rate"]),
+            str(data["distribution"]),
+            tuple(int(i) for i in data.get("intervals_us") or ()),
+            int(data.get("seed", 0)),
+            int(data["index"]),
+            int(data["count"]),
+        )
+        share.pacer()  # raises ValueError now for a share no pacer can follow
+        return share
 
 
 def read_intervals(path: str | Path) -> list[int]:

@@ -107,6 +107,12 @@ def check_slo_fits(slo: Slo, settings: SweepSettings, latency_budget_ms: float |
     if p is not None and p not in wanted_percentiles(settings.percentile):
         known = ", ".join(f"p{q}" for q in wanted_percentiles(settings.percentile))
         raise ValueError(f"SLO {slo.text!r}: {slo.metric} is not measured ({known} are)")
+    if slo.concurrency is not None and settings.search == "binary":
+        # Which levels a binary search visits depends on what it measures on the way.
+        raise ValueError(
+            f"SLO {slo.text!r}: 'at concurrency' needs a linear sweep; binary-search measures "
+            "only the levels its verdicts lead to"
+        )
     if slo.concurrency is not None:
         start, step = settings.concurrency_start, settings.concurrency_step
         if settings.concurrency_end == 0:  # open-ended, up to -l: START, START+STEP, ...

@@ -28,6 +28,9 @@ class StabilityRule:
     percentile: int | None = None  # --percentile; None stabilises on the average latency
     latency_threshold_ms: float | None = None  # -l; None (perf_analyzer's 0) is no limit
     window_count: int = 3  # perf_analyzer's fixed stability window
+    # --async: after -r windows, a level whose throughput settled is stable even though its
+    # latency did not (perf_analyzer then warns "Request latency is not stabilizing").
+    async_calls: bool = False
 
     def latency(self, window: Window) -> float:
         return window.stabilising_latency_ns(self.percentile)
@@ -70,9 +73,9 @@ def spread(windows: Sequence[Window], rule: StabilityRule) -> Spread:
     )
 
 
-def is_stable(windows: Sequence[Window], rule: StabilityRule) -> bool:
-    """The last `window_count` windows all have throughput, and both spreads are within
-    1 + s/100."""
+def is_stable(windows: Sequence[Window], rule: StabilityRule, check_latency: bool = True) -> bool:
+    """The last `window_count` windows all have throughput, and both spreads (throughput
+    alone without check_latency) are within 1 + s/100."""
     if len(windows) < rule.window_count:
         return False
     tail = last_windows(windows, rule)
@@ -80,7 +83,7 @@ def is_stable(windows: Sequence[Window], rule: StabilityRule) -> bool:
         return False
     limit = 1 + rule.stability_pct / 100
     s = spread(tail, rule)
-    return s.throughput <= limit and s.latency <= limit
+    return s.throughput <= limit and (s.latency <= limit or not check_latency)
 
 
 def over_threshold(windows: Sequence[Window], rule: StabilityRule) -> bool:
@@ -98,6 +101,8 @@ def assess(windows: Sequence[Window], rule: StabilityRule) -> Verdict:
     if over_threshold(windows, rule):
         return Verdict.OVER_THRESHOLD
     if len(windows) >= rule.max_trials:
+        if rule.async_calls and is_stable(windows, rule, check_latency=False):
+            return Verdict.STABLE
         return Verdict.UNSTABLE
     return Verdict.MEASURE_MORE
 

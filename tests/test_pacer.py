@@ -3,6 +3,7 @@ synthetic clocks. The gate hands those slots out in order to whichever user is f
 
 from __future__ import annotations
 
+import msgpack
 import numpy as np
 import pytest
 
@@ -10,6 +11,8 @@ from analysis.pacer import (
     ConstantPacer,
     IntervalsPacer,
     PoissonPacer,
+    RateShare,
+    StridedPacer,
     pacer_for,
     read_intervals,
 )
@@ -96,3 +99,69 @@ def test_the_gate_hands_out_slots_in_order_from_the_levels_start():
     assert gate.take() == (2, 6 * S + 100_000_000)
     gate.pause()
     assert gate.take() is None and gate.generation == 3
+    # A Locust worker's share kept from before its users came: due from when it arrived.
+    gate.start(ConstantPacer(10.0), start_ns=4 * S)
+    assert gate.take() == (4, 4 * S + 100_000_000)
+
+
+# Request-rate mode across Locust workers: one schedule, dealt out in turns ------------------
+WHOLE_SCHEDULES = {
+    "constant": lambda: ConstantPacer(300.0),
+    "poisson": lambda: PoissonPacer(300.0, seed=11),
+    "intervals": lambda: IntervalsPacer([1_000, 7_000, 0, 2_500, 40_000]),
+}
+
+
+@pytest.mark.parametrize("kind", WHOLE_SCHEDULES)
+@pytest.mark.parametrize("count", [1, 2, 3, 5])
+def test_the_workers_turns_together_are_the_single_schedule_slot_for_slot(kind, count):
+    per_worker = 3000  # past a chunk of Poisson draws, and many rounds of the file
+    whole = WHOLE_SCHEDULES[kind]()
+    single = [whole.due_ns(i) for i in range(per_worker * count)]
+    turns = [StridedPacer(WHOLE_SCHEDULES[kind](), k, count) for k in range(count)]
+    union = sorted(t.due_ns(j) for t in turns for j in range(per_worker))
+    assert union == single
+    assert all(t.rate == pytest.approx(whole.rate / count) for t in turns)
+
+
+def test_a_constant_rate_s_turns_interleave_worker_after_worker():
+    count, rate = 3, 600.0
+    turns = [StridedPacer(ConstantPacer(rate), k, count) for k in range(count)]
+    slots = sorted((t.due_ns(j), k) for k, t in enumerate(turns) for j in range(100))
+    assert [k for _, k in slots] == [0, 1, 2] * 100  # each worker in turn, never two at once
+    gaps = np.diff([due for due, _ in slots])
+    assert set(gaps) <= {S // 600 - 1, S // 600, S // 600 + 1}  # the whole rate's spacing
+    # Each worker alone: rate / count, its first slot k/count of its own period later.
+    assert [t.due_ns(1) - t.due_ns(0) for t in turns] == [5_000_000] * 3
+    assert [t.due_ns(0) for t in turns] == [1_666_667, 3_333_333, 5_000_000]
+
+
+def test_a_share_says_its_whole_schedule_and_its_turns_on_the_wire():
+    share = RateShare(250.0, "poisson", (), seed=3).dealt(1, 2)
+    carried = RateShare.from_wire(msgpack.unpackb(msgpack.packb(share.to_wire())))
+    assert carried == share
+    whole = PoissonPacer(250.0, seed=3)
+    assert [carried.pacer().due_ns(j) for j in range(4)] == [
+        whole.due_ns(1 + 2 * j) for j in range(4)
+    ]
+    assert RateShare(10.0).pacer().due_ns(0) == ConstantPacer(10.0).due_ns(0)  # one: the whole
+    assert RateShare(10.0, "constant", (100, 300)).dealt(1, 2).pacer().due_ns(0) == 400_000
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        {"rate": 10.0, "distribution": "constant", "index": 2, "count": 2},
+        {"rate": 10.0, "distribution": "constant", "index": 0, "count": 0},
+        {"rate": 10.0, "distribution": "uniform", "index": 0, "count": 1},
+        {"rate": -1.0, "distribution": "constant", "index": 0, "count": 1},
+    ],
+)
+def test_a_share_no_pacer_can_follow_is_refused(wire):
+    with pytest.raises(ValueError):
+        RateShare.from_wire(wire)
+
+
+def test_a_turn_outside_the_senders_is_refused():
+    with pytest.raises(ValueError, match="sender 3 of 3"):
+        StridedPacer(ConstantPacer(1.0), 3, 3)

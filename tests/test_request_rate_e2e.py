@@ -65,12 +65,3 @@ def test_an_overloaded_model_shows_the_wait_in_the_latency_from_the_slot(triton_
         row = next(csv.DictReader(f))
     assert int(row["Late requests"]) == merged["late_count"]
     assert int(row["Scheduled p95 latency"]) == int(from_slot)
-
-
-def test_rate_mode_with_workers_is_refused_in_one_line(triton_server):
-    run = profile(
-        "-m", "identity_fp32", "-u", triton_server.http_url, "--request-rate-range", "10",
-        "--processes", "2",
-    )  # fmt: skip
-    assert run.returncode == 2
-    assert run.stderr.strip().count("\n") == 0 and "--request-rate-range" in run.stderr

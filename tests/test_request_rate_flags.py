@@ -25,7 +25,9 @@ def settings_of(*argv: str) -> SweepSettings:
 
 
 def without_concurrency(argv: dict[str, list[str]]) -> list[str]:
-    return [a for dest, v in argv.items() if dest != "concurrency_range" for a in v]
+    # --async is concurrency mode's too (refused with a rate, tests/test_async_mode.py).
+    concurrency_only = ("concurrency_range", "async_calls")
+    return [a for dest, v in argv.items() if dest not in concurrency_only for a in v]
 
 
 def test_every_rate_setting_reaches_a_worker_unchanged():
@@ -43,6 +45,7 @@ def test_an_intervals_file_is_one_level_at_its_mean_rate(tmp_path):
     intervals.write_text("1000\n3000\n\n")  # 2 requests every 4 ms: 500/s
     argv = {**NON_DEFAULT_ARGV, **INTERVALS_ARGV}
     argv["request_intervals"] = ["--request-intervals", str(intervals)]
+    del argv["binary_search"]  # one level: nothing to search (refused with one line)
     ns = profile_args(without_concurrency(argv))
     settings, outputs = from_pa_namespace(ns)
     assert settings.rate.intervals_file == str(intervals)
@@ -102,7 +105,7 @@ def test_the_distribution_is_perf_analyzers_choice():
 
 def test_request_rate_flags_are_taken_not_refused():
     assert not {"--request-rate-range", "--request-intervals"} & set(NOT_YET)
-    assert "--binary-search" in NOT_YET  # not yet: refused with one line
+    assert "--binary-search" not in NOT_YET  # taken, in request-rate mode too
 
 
 def test_a_results_file_from_before_request_rate_reads_as_concurrency_mode():

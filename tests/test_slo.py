@@ -1,6 +1,8 @@
 """SLOs as users write them: parsed into a figure, an operator and a threshold, and checked
 against a finished sweep's stabilised figures."""
 
+from dataclasses import replace
+
 import pytest
 
 from analysis.report.recommend import recommend
@@ -68,6 +70,9 @@ def test_an_slo_the_sweep_cannot_measure_is_refused_before_the_run():
         check_slo_fits(parse_slo("p97 < 5ms"), settings, None)
     with pytest.raises(ValueError, match="needs latency-budget"):
         check_slo_fits(parse_slo("recommended.latency_budget >= 2"), settings, None)
+    binary = replace(settings, search="binary", latency_threshold_ms=20)
+    with pytest.raises(ValueError, match="'at concurrency' needs a linear sweep"):
+        check_slo_fits(parse_slo("p95 < 5ms at concurrency 2"), binary, None)
     check_slo_fits(parse_slo("p97 < 5ms"), SweepSettings(model="m", percentile=97), None)
 
 

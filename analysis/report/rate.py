@@ -9,8 +9,9 @@ from typing import Any
 
 from analysis.pa_arithmetic import NS_PER_US, fmt, whole_us
 from analysis.report import charts
+from analysis.report.metrics_table import metrics_section
 from analysis.report.settings_words import settings_rows
-from analysis.results import SweepResult
+from analysis.results import LevelResult, SweepResult
 from analysis.statistics import wanted_percentiles
 
 
@@ -19,7 +20,7 @@ def rate_report_html(result: SweepResult) -> str:
 
     settings = result.settings
     p = settings.percentile or 95
-    levels = [lvl for lvl in result.reported_levels if lvl.request_rate is not None]
+    levels = by_rate(result)
     headers = [
         "request rate",
         "sent/sec",
@@ -64,6 +65,16 @@ def rate_report_html(result: SweepResult) -> str:
     if levels:
         sections.append("<h2>Latency by request rate</h2>" + svg(_latency_chart(result, p)))
     sections.append(
+        metrics_section(
+            [
+                (fmt(lvl.request_rate or 0.0), lvl.merged.server_metrics)
+                for lvl in levels
+                if lvl.merged is not None
+            ],
+            load="request rate",
+        )
+    )
+    sections.append(
         "<h2>Settings</h2>"
         + _table(["setting", "value"], [[k, v] for k, v in settings_rows(settings.to_dict())])
     )
@@ -77,9 +88,15 @@ def rate_report_html(result: SweepResult) -> str:
     return _page(title, sections, data)
 
 
+def by_rate(result: SweepResult) -> list[LevelResult]:
+    """The reported levels by ascending rate: --binary-search measures them out of order."""
+    levels = [lvl for lvl in result.reported_levels if lvl.request_rate is not None]
+    return sorted(levels, key=lambda lvl: lvl.request_rate or 0.0)
+
+
 def _latency_chart(result: SweepResult, p: int) -> Any:
     fig, ax = charts._subplots(figsize=(8, 4))
-    levels = [lvl for lvl in result.reported_levels if lvl.merged is not None]
+    levels = [lvl for lvl in by_rate(result) if lvl.merged is not None]
     rates = [lvl.request_rate or 0.0 for lvl in levels]
     send = [lvl.merged.percentiles_ns.get(p, 0) / NS_PER_US for lvl in levels]  # type: ignore[union-attr]
     slot = [lvl.merged.scheduled_percentiles_ns.get(p, 0) / NS_PER_US for lvl in levels]  # type: ignore[union-attr]

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import gevent
 import gevent.event
 
 from analysis.results import LevelResult, SweepResult
+from analysis.search import sweep_levels
 from analysis.server_stats import ServerStats
 from analysis.settings import SweepSettings
 from analysis.stabiliser import Verdict, assess, final_verdict, last_windows, spread
 from analysis.window import Window, WindowSample, figures_only, from_sample, merge
+from triton_user.requests.metrics import MetricsScraper
 from triton_user.sweep.events import SweepEvents
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,8 @@ class SweepDriver:
     # How often the request count (count_windows) and the running users are checked.
     count_poll_s: float = COUNT_POLL_S
     users_poll_s: float = USERS_POLL_S
+    # --collect-metrics: Triton's Prometheus endpoint, scraped while each level runs.
+    metrics: MetricsScraper | None = None
 
     def __post_init__(self) -> None:
         self._stop = gevent.event.Event()
@@ -105,16 +109,14 @@ class SweepDriver:
         `result.stop_reason` and every level measured so far is in `result.levels`."""
         self.events.sweep_started(self.settings)
         try:
-            levels: Iterable[float] = (
-                self.settings.rate.rates()
-                if self.settings.rate_mode
-                else self.settings.concurrencies()
-            )
+            # Binary search asks how the level just measured went: stable and under -l.
+            levels = sweep_levels(self.settings, met=lambda _: self.result.levels[-1].stable)
             for value in levels:
                 level = self._measure_level(value)
                 self.result.levels.append(level)
                 self.events.level_finished(level, self.result)
-                if level.verdict is Verdict.OVER_THRESHOLD:
+                # Binary search measures over -l on purpose: it, not -l, ends the sweep.
+                if level.verdict is Verdict.OVER_THRESHOLD and self.settings.search != "binary":
                     self.result.stop_reason = "latency_threshold"
                     break
                 if level.verdict is Verdict.INTERRUPTED:
@@ -159,6 +161,8 @@ class SweepDriver:
         # server's counts lead the client's window by the same poll at both of its edges.
         start = self.clock()
         stats = self._stats()
+        if self.metrics is not None:  # perf_analyzer scrapes from a level's first window
+            self.metrics.start()
         while verdict is Verdict.MEASURE_MORE:
             if self._wait_window():
                 verdict = Verdict.INTERRUPTED
@@ -188,6 +192,8 @@ class SweepDriver:
                 rule.percentile,
                 server=None if stats is None or new_stats is None else new_stats - stats,
             )
+            if self.metrics is not None:
+                window = replace(window, server_metrics=self.metrics.take(start, end))
             moved = window.missing_workers or window.joined_workers
             if moved and self._remeasured < MAX_REMEASURE:
                 # Never under-count silently, nor keep a window in which Locust moved users
@@ -205,6 +211,8 @@ class SweepDriver:
             verdict = assess(windows, rule)
             self.events.window_measured(concurrency, len(windows), window, verdict)
             start, stats = end, new_stats
+        if self.metrics is not None:
+            self.metrics.stop()
         return self._level(concurrency, windows, verdict, self._remeasured)
 
     def _level(

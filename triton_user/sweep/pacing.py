@@ -38,10 +38,12 @@ class RateGate:
         self._next = 0
         self.generation = 0  # a new level's schedule: slots of an earlier one are void
 
-    def start(self, pacer: Pacer) -> None:
-        """A level's schedule, from now."""
+    def start(self, pacer: Pacer, start_ns: int | None = None) -> None:
+        """A level's schedule, from now or from `start_ns` (the clock's ns: a Locust
+        worker's share kept from before its users came, due since it arrived)."""
         with self._lock:
-            self._pacer, self._start_ns, self._next = pacer, self._clock(), 0
+            start = self._clock() if start_ns is None else start_ns
+            self._pacer, self._start_ns, self._next = pacer, start, 0
             self.generation += 1
 
     def pause(self) -> None:

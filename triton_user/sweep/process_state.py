@@ -5,7 +5,11 @@ It hangs on Locust's Environment as `environment.triton`.
 Locust's statistics (its table, CSV and HTML report) get one row per level: the requests
 are named after the level, `MODEL c=N`. One process learns the level from the sweep's
 level_started; a Locust worker from the master's discard at the start of each level
-(triton_user/sweep/window_channel.py), kept as `environment.triton_level`."""
+(triton_user/sweep/window_channel.py), kept as `environment.triton_level`.
+
+In request-rate mode the users send at the slots of the gate; one process follows the
+sweep's rate, a Locust worker its share of it, as the master deals it at each level
+(`environment.triton_rate`, kept for users that start after it came)."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from dataclasses import dataclass, field
 
 from locust.env import Environment
 
+from analysis.pacer import RateShare
 from triton_user.requests.plan import RequestPlan
 from triton_user.sweep.pacing import RateGate
 from triton_user.sweep.recorder import Recorder
@@ -53,6 +58,14 @@ class ProcessState:
         else:
             self.request_name = f"{model} c={concurrency}"
 
+    def follow_rate(self, share: RateShare | None, since_ns: int | None = None) -> None:
+        """Request-rate mode: send at this share of a level's schedule from now, or from
+        `since_ns` (monotonic ns); None pauses the users."""
+        if share is None:
+            self.gate.pause()
+        else:
+            self.gate.start(share.pacer(), since_ns)
+
     def level_started(self, concurrency: float) -> None:
         """The sweep's event (one process): before the level's users start."""
         self.set_level(concurrency)
@@ -77,5 +90,10 @@ def attach(environment: Environment, plan: RequestPlan) -> ProcessState:
         plan.settings.rate.start if plan.settings.rate_mode else plan.settings.concurrency_start
     )
     state = ProcessState(plan, Recorder(histogram=histograms), environment=environment, level=level)
+    # A worker's share may come before its first user builds this state (the plan asks the
+    # server for the model first): its slots are due from when it came, none is skipped.
+    pending = getattr(environment, "triton_rate", None)
+    if pending is not None:
+        state.follow_rate(*pending)
     environment.triton = state  # type: ignore[attr-defined]
     return state

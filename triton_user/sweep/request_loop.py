@@ -1,12 +1,17 @@
-"""A user's closed loop in an OS thread of its own: send, wait (blocking, off gevent's hub),
-record, send again. The thread never touches gevent: timings go to the recorder (locked)
-and to an EventBuffer that a greenlet drains into Locust's request event."""
+"""A user's closed loop off Locust's thread: send, wait, record, send again. By default in an
+OS thread of its own, waiting blocking, off gevent's hub (perf_analyzer's synchronous
+contexts); with --async as a greenlet on the hub of one of a few OS threads
+(triton_user/sweep/async_loop.py). Neither touches Locust's hub: timings go to the
+recorder (locked) and to an EventBuffer that a greenlet drains into Locust's request event."""
 
 from __future__ import annotations
 
 import collections
+import ctypes
+import functools
 import time
 from collections.abc import Callable
+from typing import Any
 
 import gevent
 from gevent import monkey
@@ -16,6 +21,23 @@ from triton_user.wire.timing import Timing, crashed
 
 _start_thread = monkey.get_original("_thread", "start_new_thread")
 DRAIN_INTERVAL_S = 0.05
+# What `top -H` and /proc/PID/task/*/comm show for a synchronous user's thread (15 bytes at
+# most): sending threads can be told from Locust's and gevent's own.
+USER_THREAD_NAME = "tl-user"
+PR_SET_NAME = 15
+
+
+@functools.lru_cache(maxsize=1)
+def _libc() -> Any:
+    return ctypes.CDLL(None)  # the process's own symbols, libc's among them
+
+
+def name_this_thread(name: str) -> None:
+    """Name the calling OS thread as the kernel shows it (Linux); elsewhere nothing."""
+    try:
+        _libc().prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 class EventBuffer:
@@ -45,8 +67,19 @@ class EventBuffer:
             self.drain()
 
 
+def own_thread(body: Callable[[], None]) -> None:
+    """Run `body` in a new OS thread of its own (the thread ends with it)."""
+    _start_thread(_named, (body,))
+
+
+def _named(body: Callable[[], None]) -> None:
+    name_this_thread(USER_THREAD_NAME)
+    body()
+
+
 class ThreadedLoop:
-    """One request in flight, in its own OS thread, until stopped."""
+    """One request in flight, until stopped; `host` runs the loop: in an OS thread of its own
+    (own_thread), or as a greenlet on another thread's hub (HubThread.spawn)."""
 
     def __init__(
         self,
@@ -54,14 +87,16 @@ class ThreadedLoop:
         close: Callable[[], None],
         recorder: Recorder,
         events: EventBuffer,
+        host: Callable[[Callable[[], None]], None] = own_thread,
     ) -> None:
         self._send, self._close = send, close
         self._recorder, self._events = recorder, events
+        self._host = host
         self._running = True
 
     def start(self) -> None:
         self._events.start()
-        _start_thread(self._run, ())
+        self._host(self._run)
 
     def stop(self) -> None:
         """The thread ends after the request in flight."""

@@ -12,6 +12,14 @@ statistics get one row per level: triton_user/sweep/process_state.py).
 A worker that does not answer in time is missing: the window comes back `incomplete`, and
 the sweep measures the level again rather than under-count it.
 
+In request-rate mode the master deals each level's schedule out at its start ("triton_rate"):
+worker k of the n connected sends slots k, k+n, ... (analysis/pacer.py, StridedPacer), so the
+workers' rates add up to the level's and their requests interleave. Each worker's schedule
+starts when the message reaches it, so they interleave to within the spread of one message's
+delay; each says so ("triton_rate_taken"), and the level's windows start (its discard) once
+all have. A worker that joins or leaves mid-level holds a share that no longer fits: its
+windows count as joined or lost, and the level is dealt again and measured again.
+
 Both sides must read histograms the same way, so a worker says which wire version it speaks
 ("triton_hello") as soon as Locust has connected it; the master admits it ("triton_welcome")
 or refuses it with one line naming both versions ("triton_refused", then Locust's "quit"), and
@@ -33,13 +41,20 @@ from locust.runners import STATE_RUNNING, STATE_SPAWNING
 from zmq.utils.monitor import recv_monitor_message
 
 from analysis import distribution
-from analysis.distribution import LatencyHistogram, WireVersionError, check_wire_version
+from analysis.distribution import (
+    ExactLatencies,
+    LatencyHistogram,
+    WireVersionError,
+    check_wire_version,
+)
+from analysis.pacer import RateShare
 from analysis.window import WindowSample
 
 log = logging.getLogger(__name__)
 
 CUT, WINDOW = "triton_cut", "triton_window"
 HELLO, WELCOME, REFUSED = "triton_hello", "triton_welcome", "triton_refused"
+RATE, RATE_TAKEN = "triton_rate", "triton_rate_taken"
 # A worker answers a cut at once; this only bounds how long a lost one is waited for.
 REPLY_TIMEOUT_S = 10.0
 # A worker says hello the moment it is connected: one silent this long predates the
@@ -50,11 +65,13 @@ HELLO_TIMEOUT_S = 10.0
 MASTER_LOST_S = 3.0
 
 
+def _histogram(dist: ExactLatencies | LatencyHistogram) -> LatencyHistogram:
+    return dist if isinstance(dist, LatencyHistogram) else LatencyHistogram.of(dist.sorted_ns)
+
+
 def sample_to_wire(sample: WindowSample) -> dict[str, Any]:
-    latencies = sample.latencies
-    if not isinstance(latencies, LatencyHistogram):
-        latencies = LatencyHistogram.of(latencies.sorted_ns)  # type: ignore[union-attr]
-    return {
+    latencies = _histogram(sample.latencies)
+    wire = {
         "latencies": latencies.to_wire(),
         "error_count": sample.error_count,
         "send_total_ns": sample.send_total_ns,
@@ -63,9 +80,15 @@ def sample_to_wire(sample: WindowSample) -> dict[str, Any]:
         "client_lag_ms": sample.client_lag_ms,
         "requests": latencies.count + sample.error_count,
     }
+    if sample.scheduled is not None and sample.lateness is not None:  # request-rate mode
+        wire["scheduled"] = _histogram(sample.scheduled).to_wire()
+        wire["lateness"] = _histogram(sample.lateness).to_wire()
+        wire["sent_count"] = sample.sent_count
+    return wire
 
 
 def sample_from_wire(data: dict[str, Any]) -> WindowSample:
+    rate_mode = "scheduled" in data
     return WindowSample(
         LatencyHistogram.from_wire(data["latencies"]),
         int(data["error_count"]),
@@ -73,6 +96,9 @@ def sample_from_wire(data: dict[str, Any]) -> WindowSample:
         int(data["recv_total_ns"]),
         data.get("client_busy"),
         data.get("client_lag_ms"),
+        scheduled=LatencyHistogram.from_wire(data["scheduled"]) if rate_mode else None,
+        lateness=LatencyHistogram.from_wire(data["lateness"]) if rate_mode else None,
+        sent_count=int(data.get("sent_count", 0)),
     )
 
 
@@ -94,6 +120,9 @@ class WorkerCuts:
         runner.register_message(CUT, self._on_cut)
         runner.register_message(WELCOME, lambda **_: self.welcomed.set())
         runner.register_message(REFUSED, self._on_refused)
+        runner.register_message(RATE, self._on_rate)
+        # A new test (a new sweep from the web UI) starts with no share until it is dealt.
+        environment.events.test_start.add_listener(lambda **_: self._follow_rate(None))
         # Locust's worker runner is connected by now (it waited for the master's ack).
         runner.send_message(HELLO, {"wire_version": distribution.WIRE_VERSION})
         runner.greenlet.spawn(self._await_welcome, hello_timeout_s)
@@ -146,6 +175,35 @@ class WorkerCuts:
         self.environment.process_exit_code = 1
         self.environment.runner.quit()  # type: ignore[union-attr]
 
+    def _on_rate(self, msg: Any, **_: Any) -> None:
+        data = msg.data or {}
+        try:
+            share = RateShare.from_wire(data) if data.get("rate") is not None else None
+        except (KeyError, TypeError, ValueError) as exc:
+            # Not from a master of this release: nothing to pace by, so nothing is sent (the
+            # master sees the level short of this worker's share).
+            log.error("a request-rate share this worker cannot follow (%s): pausing", exc)
+            share = None
+        self._follow_rate(share)
+        if share is not None:
+            self.environment.runner.send_message(  # type: ignore[union-attr]
+                RATE_TAKEN, {"deal": data.get("deal")}
+            )
+
+    def _follow_rate(self, share: RateShare | None) -> None:
+        """This worker's share from now on; kept for the users that start after it. Its
+        requests are named after the level's rate already (the discard names it too, just
+        after): none sent meanwhile lands in another level's row of Locust's statistics."""
+        since = time.monotonic_ns()
+        self.environment.triton_rate = (share, since)  # type: ignore[attr-defined]
+        if share is not None:
+            self.environment.triton_level = share.rate  # type: ignore[attr-defined]
+        state = getattr(self.environment, "triton", None)
+        if state is not None:
+            if share is not None:
+                state.set_level(share.rate)
+            state.follow_rate(share, since)
+
     def _on_cut(self, msg: Any, **_: Any) -> None:
         data = msg.data
         now = time.monotonic_ns()
@@ -178,13 +236,55 @@ class MasterSamples:
         self._all_in = gevent.event.Event()
         self._pending_base = 0
         self._level: int | None = None
+        self._dealt: set[str] | None = None  # request-rate mode: the workers holding a share
+        self._deal = 0
+        self._taken: set[str] = set()
+        self._all_taken = gevent.event.Event()
         runner = environment.runner
         assert runner is not None
         runner.register_message(WINDOW, self._on_window)
+        runner.register_message(RATE_TAKEN, self._on_rate_taken)
 
     def level_started(self, concurrency: int) -> None:
         """The sweep's event: the level its next discard names to the workers."""
         self._level = concurrency
+
+    def connected(self) -> set[str]:
+        """The workers a cut or a share goes to now."""
+        return self._workers()
+
+    def deal_rate(self, share: RateShare | None) -> int:
+        """Request-rate mode: deal the level's schedule out to the workers connected now,
+        each its turns, and wait until each has taken its own (None: they all pause).
+        Returns how many workers it was dealt to."""
+        runner: Any = self.environment.runner
+        self._deal += 1
+        if share is None:
+            self._dealt = None
+            runner.send_message(RATE, {"rate": None, "deal": self._deal})
+            return 0
+        workers = sorted(self._workers())  # one order, the same for every worker's index
+        self._dealt, self._taken = set(workers), set()
+        self._all_taken.clear()
+        for index, worker in enumerate(workers):
+            message = {**share.dealt(index, len(workers)).to_wire(), "deal": self._deal}
+            runner.send_message(RATE, message, client_id=worker)
+        # A worker busy with Locust's spawn message takes it up to 0.2 s late: the windows
+        # must not start before its schedule does. One that does not take it counts as lost
+        # at the window's cut, which measures the level again.
+        if workers and not self._all_taken.wait(self.reply_timeout_s):
+            log.warning(
+                "workers %s did not take their share of the rate",
+                ", ".join(sorted(self._dealt - self._taken)),
+            )
+        return len(workers)
+
+    def _on_rate_taken(self, msg: Any, **_: Any) -> None:
+        if self._dealt is None or (msg.data or {}).get("deal") != self._deal:
+            return  # an answer to an earlier deal
+        self._taken.add(msg.node_id)
+        if self._dealt <= self._taken:
+            self._all_taken.set()
 
     # The driver's SampleSource ---------------------------------------------------------
     def discard(self) -> None:
@@ -211,6 +311,12 @@ class MasterSamples:
         # requests are lost to the window all the same.
         joined = self._expected - self._before
         lost = self._before - self._expected
+        if self._dealt is not None:
+            # Request-rate mode: a worker without a share sends nothing from its users, and
+            # the share of one gone (or never taken up) is sent by nobody, for as long as
+            # the split stands.
+            joined |= self._expected - self._dealt
+            lost |= self._dealt - (self._expected & self._taken)
         if lost:
             log.warning("workers %s left during the window", ", ".join(sorted(lost)))
         self._before = self._expected

@@ -14,6 +14,7 @@ from analysis.pa_arithmetic import fmt, server_columns_us, whole_us
 from analysis.report.recommend import recommend
 from analysis.report.summary import from_result
 from analysis.results import LevelResult, SweepResult
+from analysis.search import planned_levels
 from analysis.settings import Outputs, SweepSettings
 from analysis.stabiliser import Verdict, spread
 from analysis.statistics import wanted_percentiles
@@ -149,7 +150,7 @@ class SweepView:
 
     def to_json(self) -> dict[str, Any]:
         s = self.settings
-        levels = None if s.concurrency_end == 0 else list(s.concurrencies())
+        levels = planned_levels(s)
         return {
             "run": self.run,
             "number": self.number,

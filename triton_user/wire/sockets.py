@@ -1,7 +1,8 @@
-"""Connections for the two ways a user can wait on the network: cooperatively, on gevent's
+"""Connections for the ways a user can wait on the network: cooperatively, on gevent's
 patched sockets (thousands of users in one process), or blocking in an OS thread of its
 own, on the original sockets (a tenth of a millisecond less CPU and latency per request:
-no trip through gevent's hub for every wait)."""
+no trip through gevent's hub for every wait). --async's users are cooperative too, on the
+hub of one of a few OS threads (HUB_IO)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,13 @@ if TYPE_CHECKING:
     from triton_user.wire.tls import ClientTls, TlsStream
 
 
+# client_io of an --async user (triton_user/sweep/async_loop.py): gevent's socket on the hub of
+# the OS thread it runs in, its name resolved by the standard library's getaddrinfo (gevent's
+# resolver would start a thread pool in every such thread).
+HUB_IO = "hub"
+_get_ident = monkey.get_original("_thread", "get_ident")  # the OS thread's, not a greenlet's
+
+
 def _original(name: str) -> Any:
     """The standard library's own socket object, even after gevent patched the module."""
     return monkey.get_original("socket", name)
@@ -26,13 +34,14 @@ def connect(
     """A TCP connection with Nagle off and keepalive on, and over it TLS when `tls` is given
     (its handshake within `timeout_s`). client_io "threads": the original socket, for a user
     in an OS thread, with `timeout_s` on every operation (the kernel's poll, no timer of
-    ours); "gevent": gevent's, in blocking mode (a timed wait there arms a timer per call),
-    its requests' deadlines kept by a Deadline instead."""
-    if client_io == "threads":
+    ours); "gevent" (and HUB_IO): gevent's, in blocking mode (a timed wait there arms a timer
+    per call), its requests' deadlines kept by a Deadline instead."""
+    if client_io in ("threads", HUB_IO):
         family, kind, proto, _, where = _original("getaddrinfo")(
             address[0], address[1], 0, socket.SOCK_STREAM
         )[0]
-        sock = _original("socket")(family, kind, proto)
+        make = _original("socket") if client_io == "threads" else socket.socket
+        sock = make(family, kind, proto)
         sock.settimeout(timeout_s)
         sock.connect(where)
     else:
@@ -56,7 +65,8 @@ class Deadline:
     own timeout raises TimeoutError. Gevent mode: arming costs a clock read and a dict
     entry; one watchdog greenlet per process, waking every quarter of the shortest timeout
     (at most once a second), shuts down the socket of a request past its deadline, which
-    wakes its reader; `expired` then tells the client why its socket failed."""
+    wakes its reader; `expired` then tells the client why its socket failed. Each OS thread
+    with a hub of its own (--async) has its own watchdog greenlet."""
 
     def __init__(self, timeout_s: float, client_io: str) -> None:
         self.timeout_s = timeout_s
@@ -64,18 +74,22 @@ class Deadline:
         self._cooperative = client_io != "threads"
         self._sock: socket.socket | TlsStream | None = None
         self._due_ns = 0
+        self._watchdog: _Watchdog | None = None  # its thread's, found on the first arm
         self.expired = False
 
     def arm(self, sock: socket.socket | TlsStream) -> None:
         self.expired = False
         if self._cooperative:
             self._sock, self._due_ns = sock, time.monotonic_ns() + self._ns
-            _watchdog.watch(self)
+            if self._watchdog is None:
+                self._watchdog = _watchdog_here()
+            self._watchdog.watch(self)
 
     def disarm(self) -> None:
         if self._cooperative:
             self._sock = None
-            _watchdog.forget(self)
+            if self._watchdog is not None:
+                self._watchdog.forget(self)
 
     def timed_out(self, exc: BaseException) -> bool:
         """Whether a failure of the request in flight is its deadline passing."""
@@ -121,7 +135,16 @@ class _Watchdog:
                     self._armed.pop(key, None)
 
 
-_watchdog = _Watchdog()
+_watchdogs: dict[int, _Watchdog] = {}
+
+
+def _watchdog_here() -> _Watchdog:
+    """The watchdog of this OS thread's gevent hub (hubs are per thread)."""
+    ident = _get_ident()
+    watchdog = _watchdogs.get(ident)
+    if watchdog is None:
+        watchdog = _watchdogs[ident] = _Watchdog()
+    return watchdog
 
 
 class Backoff:

@@ -368,7 +368,9 @@
         append(root, svg("text", {x: 14, y: (T + H - B) / 2, "text-anchor": "middle", "class": "triton-axis-label",
             transform: "rotate(-90 14 " + (T + H - B) / 2 + ")"}, "infer/s"));
         if (points.length > 1) {
-            append(root, svg("polyline", {"class": "triton-line", points: points.map(function (p) {
+            // By concurrency, not in measured order: a binary search jumps back and forth.
+            var curve = points.slice().sort(function (a, b) { return a.c - b.c; });
+            append(root, svg("polyline", {"class": "triton-line", points: curve.map(function (p) {
                 return X(p.x) + "," + Y(p.y);
             }).join(" ")}));
         }
