@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 
@@ -61,6 +61,16 @@ def write_text(path: str | Path, text: str) -> None:
     def fill(fd: int) -> None:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
+
+    _replace(Path(path), fill)
+
+
+def write_chunks(path: str | Path, chunks: Iterable[str]) -> None:
+    """write_text for a file made piece by piece: a large one need not be one string."""
+
+    def fill(fd: int) -> None:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.writelines(chunks)
 
     _replace(Path(path), fill)
 

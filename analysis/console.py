@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from analysis.pa_arithmetic import client_split_us, fmt, server_breakdown, whole_us
 from analysis.results import LevelResult, SweepResult
+from analysis.server_metrics import MAX_GPUS_ON_CONSOLE, ServerMetrics
 from analysis.server_stats import ServerStats
 from analysis.settings import SweepSettings
 from analysis.stabiliser import Verdict, spread
@@ -34,6 +35,16 @@ NO_VALID_REQUESTS = (
 # -- before the sweep ------------------------------------------------------------------------
 
 
+def data_read_line(streams: int, steps: int) -> str:
+    """What perf_analyzer prints once it has read --input-data JSON files (load_manager.cc),
+    leading space and all; the steps are those of the first stream, said only when there is
+    one stream."""
+    line = f" Successfully read data for {streams} stream/streams"
+    if streams == 1:
+        line += f" with {steps} step/steps"
+    return line + "."
+
+
 def settings_block(settings: SweepSettings) -> str:
     """The "*** Measurement Settings ***" block, ending with its blank line."""
     lines = [
@@ -44,7 +55,9 @@ def settings_block(settings: SweepSettings) -> str:
         # scripts match; our identifiers spell it the British way.
         f'  Using "{settings.measurement_mode}" mode for stabilization',
         # perf_analyzer prints "p95latency": the space is our one deliberate difference.
-        f"  Stabilizing using {_stabilising_on(settings)} latency and throughput",
+        # perf_analyzer names throughput alone with --async (latency too is checked, up to -r).
+        f"  Stabilizing using {_stabilising_on(settings)} "
+        + ("throughput" if settings.calls == "async" else "latency and throughput"),
     ]
     if settings.measurement_mode == "count_windows":
         lines.append(
@@ -58,7 +71,10 @@ def settings_block(settings: SweepSettings) -> str:
             limit = max(settings.concurrency_start, settings.concurrency_end)
             lines.append(f"  Concurrency limit: {limit} concurrent requests")
     lines += _rate_settings_lines(settings)
-    lines += ["  Using synchronous calls for inference", ""]
+    if settings.search == "binary":
+        lines.append("  Using Binary Search algorithm")
+    calls = "asynchronous" if settings.calls == "async" else "synchronous"
+    lines += [f"  Using {calls} calls for inference", ""]
     return "\n".join(lines)
 
 
@@ -126,6 +142,9 @@ def level_block(
     lines = ["  Client: ", *client_lines(merged, settings, protocol_detail, verbose)]
     if merged.server is not None:
         lines += ["  Server: ", *server_lines(merged.server)]
+    if settings.collect_metrics:
+        metrics = merged.server_metrics or ServerMetrics()
+        lines += ["  Server Prometheus Metrics: ", *prometheus_lines(metrics)]
     lines += _our_lines(level, settings)
     return "\n".join(lines)
 
@@ -198,6 +217,40 @@ def server_lines(stats: ServerStats) -> list[str]:
     ]
 
 
+def prometheus_lines(metrics: ServerMetrics) -> list[str]:
+    """ReportPrometheusMetrics: each GPU figure per GPU uuid (utilisation in percent), none
+    past 16 GPUs; then ours, the CPU's, when the server reports them."""
+    utilization = {k: f"{fmt(v * 100.0)}%" for k, v in metrics.gpu_utilization.items()}
+    power = {k: f"{fmt(v)} watts" for k, v in metrics.gpu_power_usage.items()}
+    gpu = (
+        ("Avg GPU Utilization", utilization),
+        ("Avg GPU Power Usage", power),
+        ("Max GPU Memory Usage", _bytes(metrics.gpu_memory_used_bytes)),
+        ("Total GPU Memory", _bytes(metrics.gpu_memory_total_bytes)),
+    )
+    if metrics.gpu_count > MAX_GPUS_ON_CONSOLE:
+        lines = [
+            "Too many GPUs on system to print out individual Prometheus metrics, use the CSV "
+            "output feature to see metrics."
+        ]
+    else:
+        lines = []
+        for name, per_gpu in gpu:
+            lines.append(f"    {name}:")
+            lines += [f"      {uuid} : {value}" for uuid, value in per_gpu.items()]
+    if metrics.cpu_utilization is not None:
+        lines.append(f"    Avg CPU Utilization: {fmt(metrics.cpu_utilization * 100.0)}%")
+    if metrics.cpu_memory_used_bytes is not None:
+        lines.append(f"    Max CPU Memory Usage: {metrics.cpu_memory_used_bytes} bytes")
+    if metrics.cpu_memory_total_bytes is not None:
+        lines.append(f"    Total CPU Memory: {metrics.cpu_memory_total_bytes} bytes")
+    return lines
+
+
+def _bytes(per_gpu: dict[str, int]) -> dict[str, str]:
+    return {uuid: f"{value} bytes" for uuid, value in per_gpu.items()}
+
+
 def _our_lines(level: LevelResult, settings: SweepSettings) -> list[str]:
     """Ours, not perf_analyzer's: each on a line of its own, after perf_analyzer's blocks
     (where perf_analyzer puts its own "not able to keep up" warning)."""
@@ -212,6 +265,7 @@ def _our_lines(level: LevelResult, settings: SweepSettings) -> list[str]:
             f"  [WARNING] Failed requests (errors, timeouts): {sum(failed)} in "
             f"{len(failed)} of {_windows(len(level.windows))}{reported}; not in the figures"
         )
+    lines += _failed_scrapes_lines(level)
     if level.remeasured:
         lines.append(
             f"  [WARNING] A Locust worker was lost or joined: the level was measured again "
@@ -233,6 +287,21 @@ def _our_lines(level: LevelResult, settings: SweepSettings) -> list[str]:
             f"({_load_figures(merged)}). The results may not be accurate."
         )
     return lines
+
+
+def _failed_scrapes_lines(level: LevelResult) -> list[str]:
+    """--collect-metrics: the scrapes of the metrics endpoint that failed in the level."""
+    failed = [w.server_metrics.failed for w in level.windows if w.server_metrics is not None]
+    if not sum(failed):
+        return []
+    merged = level.merged.server_metrics if level.merged is not None else None
+    reported = f", {merged.failed} in the reported windows" if merged is not None else ""
+    why = f" (last: {merged.last_error})" if merged is not None and merged.last_error else ""
+    return [
+        f"  [WARNING] Failed scrapes of the metrics endpoint: {sum(failed)} in "
+        f"{sum(1 for f in failed if f)} of {_windows(len(level.windows))}{reported}{why}; "
+        "the metrics above leave them out"
+    ]
 
 
 def rate_lines(w: Window, target: float | None) -> list[str]:
@@ -278,6 +347,14 @@ def _verdict_lines(level: LevelResult, settings: SweepSettings) -> list[str]:
             f"  [WARNING] Not stable within {settings.max_trials} windows: throughput spread "
             f"{_pct(level.spread.throughput)}, latency spread {_pct(level.spread.latency)}; "
             f"reported from the last {settings.rule.window_count} windows"
+        ]
+    drifting = level.spread.latency > 1 + settings.stability_pct / 100
+    if level.verdict is Verdict.STABLE and settings.calls == "async" and drifting:
+        # perf_analyzer's --async rule: throughput alone settled the level within -r windows.
+        return [
+            f"  [WARNING] Request latency is not stabilizing (latency spread "
+            f"{_pct(level.spread.latency)}): reported on its throughput alone, as "
+            "perf_analyzer does with --async"
         ]
     return []
 

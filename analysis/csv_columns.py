@@ -33,6 +33,22 @@ SCHEDULED_PERCENTILES: tuple[int, ...] = (50, 90, 95, 99)
 LATE_COLUMN = "Late requests"
 
 
+# --collect-metrics with --verbose-csv: perf_analyzer's GPU columns, after its other verbose
+# ones; each cell is "uuid:value;" per GPU (empty on a server without GPUs). Then ours, the
+# CPU's (one value each), after all of perf_analyzer's columns.
+GPU_METRIC_COLUMNS: tuple[str, ...] = (
+    "Avg GPU Utilization",
+    "Avg GPU Power Usage",
+    "Max GPU Memory Usage",
+    "Total GPU Memory",
+)
+CPU_METRIC_COLUMNS: tuple[str, ...] = (
+    "Avg CPU Utilization",
+    "Max CPU Memory Usage",
+    "Total CPU Memory",
+)
+
+
 def scheduled_column(p: int) -> str:
     return f"Scheduled p{p} latency"
 
@@ -42,14 +58,20 @@ def header(
     verbose: bool,
     stabilises_on_average: bool,
     request_rate: bool = False,
+    metrics: bool = False,
 ) -> list[str]:
-    """The header row for the given percentile columns (sorted, as perf_analyzer's std::map)."""
+    """The header row for the given percentile columns (sorted, as perf_analyzer's std::map);
+    `metrics`: --collect-metrics (its columns come with `verbose` only, as perf_analyzer's)."""
     leading = [REQUEST_RATE_COLUMN, *LEADING_COLUMNS[1:]] if request_rate else LEADING_COLUMNS
     cols = list(leading) + [percentile_column(p) for p in sorted(percentiles)]
     if verbose:
         if stabilises_on_average:
             cols.append(AVG_LATENCY_COLUMN)
         cols.extend(VERBOSE_COLUMNS)
+        if metrics:
+            cols.extend(GPU_METRIC_COLUMNS)
         if request_rate:
             cols += [scheduled_column(p) for p in SCHEDULED_PERCENTILES] + [LATE_COLUMN]
+        if metrics:
+            cols.extend(CPU_METRIC_COLUMNS)
     return cols

@@ -11,12 +11,18 @@ from analysis.atomic_write import write_text
 from analysis.csv_columns import SCHEDULED_PERCENTILES, header
 from analysis.pa_arithmetic import client_split_us, fmt, server_columns_us, whole_us
 from analysis.results import LevelResult, SweepResult
+from analysis.server_metrics import ServerMetrics
 from analysis.statistics import wanted_percentiles
 from analysis.window import Window
 
 
 def _row(
-    w: Window, level: LevelResult, percentiles: list[int], verbose: bool, on_average: bool
+    w: Window,
+    level: LevelResult,
+    percentiles: list[int],
+    verbose: bool,
+    on_average: bool,
+    metrics: bool = False,
 ) -> list[object]:
     # perf_analyzer writes the rate as an ofstream writes a double (6 significant digits).
     load = level.concurrency if level.request_rate is None else fmt(level.request_rate)
@@ -29,10 +35,36 @@ def _row(
         if on_average:
             row.append(split.request_us)
         row += [split.send_us + split.recv_us, split.response_wait_us]
+        server_metrics = w.server_metrics or ServerMetrics()
+        if metrics:
+            row += gpu_metric_cells(server_metrics)
         if level.request_rate is not None:
             row += [whole_us(w.scheduled_percentiles_ns.get(p, 0)) for p in SCHEDULED_PERCENTILES]
             row.append(w.late_count)
+        if metrics:
+            row += cpu_metric_cells(server_metrics)
     return row
+
+
+def gpu_metric_cells(m: ServerMetrics) -> list[str]:
+    """perf_analyzer's WriteGpuMetrics: "uuid:value;" per GPU, utilisation as a fraction."""
+    return [
+        "".join(f"{uuid}:{fmt(v)};" for uuid, v in m.gpu_utilization.items()),
+        "".join(f"{uuid}:{fmt(v)};" for uuid, v in m.gpu_power_usage.items()),
+        "".join(f"{uuid}:{v};" for uuid, v in m.gpu_memory_used_bytes.items()),
+        "".join(f"{uuid}:{v};" for uuid, v in m.gpu_memory_total_bytes.items()),
+    ]
+
+
+def cpu_metric_cells(m: ServerMetrics) -> list[str]:
+    """Ours: the CPU's figures as the GPU's are written (utilisation a fraction); empty when
+    the server reported none."""
+    util, used, total = m.cpu_utilization, m.cpu_memory_used_bytes, m.cpu_memory_total_bytes
+    return [
+        "" if util is None else fmt(util),
+        "" if used is None else str(used),
+        "" if total is None else str(total),
+    ]
 
 
 def _by_throughput(levels: list[LevelResult]) -> list[tuple[LevelResult, Window]]:
@@ -49,9 +81,10 @@ def csv_text(result: SweepResult, verbose: bool = False) -> str:
     on_average = settings.percentile is None
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header(percentiles, verbose, on_average, settings.rate_mode))
+    metrics = settings.collect_metrics
+    writer.writerow(header(percentiles, verbose, on_average, settings.rate_mode, metrics))
     for level, merged in _by_throughput(result.reported_levels):
-        writer.writerow(_row(merged, level, percentiles, verbose, on_average))
+        writer.writerow(_row(merged, level, percentiles, verbose, on_average, metrics))
     return out.getvalue()
 
 

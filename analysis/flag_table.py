@@ -9,17 +9,23 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from analysis.pacer import DISTRIBUTIONS, IntervalsPacer, read_intervals
+from analysis.server_metrics import (
+    DEFAULT_METRICS_INTERVAL_MS,
+    default_metrics_url,
+    metrics_http_url,
+)
 from analysis.settings import (
     CERT_TYPES,
     CLIENT_IO,
+    DEFAULT_MAX_THREADS,
     DEFAULT_PORTS,
-    INPUT_DATA,
     MEASUREMENT_MODES,
     PROTOCOLS,
+    SHARED_MEMORY,
     Outputs,
     RateSettings,
     SweepSettings,
@@ -28,6 +34,7 @@ from analysis.settings import (
     headers_from_env,
     host_port,
     parse_headers,
+    parse_input_data,
     parse_range,
     parse_rate_range,
     parse_shapes,
@@ -153,11 +160,32 @@ FLAGS: tuple[Flag, ...] = (
         metavar="FILE",
     ),
     Flag(
+        ("-a", "--async"),
+        "--async",
+        "async_calls",
+        "concurrency mode: the requests in flight wait on the event loops of at most "
+        "--max-threads OS threads, not in a thread each",
+        default=False,
+        type=None,
+        action="store_true",
+    ),
+    Flag(
+        ("--sync",),
+        "--sync",
+        "sync_calls",
+        "a thread per request in flight (the default; perf_analyzer's switch, refused with "
+        "--async)",
+        default=False,
+        type=None,
+        action="store_true",
+    ),
+    Flag(
         ("--max-threads",),
         "--max-threads",
         "max_threads",
         "request-rate mode: the users (threads) that can hold requests in flight; a request "
-        "due while all are busy leaves late",
+        "due while all are busy leaves late (default 4). --async: the OS threads the requests "
+        "wait in (default: 16, or END if above)",
         type=int,
         metavar="N",
     ),
@@ -216,7 +244,27 @@ FLAGS: tuple[Flag, ...] = (
         default=0.0,
         type=float,
     ),
-    Flag(("--input-data",), "--input-data", "input_data", "random or zero", default="random"),
+    Flag(
+        ("--binary-search",),
+        "--binary-search",
+        "binary_search",
+        "bisect the range (START and END, END > 0) for the highest level under -l; STEP is "
+        "the precision",
+        default=False,
+        type=None,
+        action="store_true",
+    ),
+    Flag(
+        ("--input-data",),
+        "--input-data",
+        "input_data",
+        "random, zero, or perf_analyzer's data: a JSON FILE of steps sent round-robin "
+        "(repeatable: their steps add up; validation_data checks the outputs) or a DIRECTORY "
+        "of a file per input; a Locust worker reads the same path",
+        default=None,
+        action="append",
+        metavar="random|zero|PATH",
+    ),
     Flag(
         ("--shape",),
         "--shape",
@@ -233,6 +281,26 @@ FLAGS: tuple[Flag, ...] = (
         "length of random strings for BYTES inputs",
         default=128,
         type=int,
+    ),
+    Flag(
+        ("--shared-memory",),
+        "--shared-memory",
+        "shared_memory",
+        "none, or system: inputs and outputs in shared-memory regions registered with the "
+        "server, which must run on this machine (removed when the sweep ends, however it "
+        "ends; one process, no Locust workers); cuda is not supported yet",
+        default="none",
+        type=str.lower,
+        choices=SHARED_MEMORY,
+    ),
+    Flag(
+        ("--output-shared-memory-size",),
+        "--output-shared-memory-size",
+        "output_shared_memory_size",
+        "with --shared-memory: bytes per batch element of the region of an output of no fixed "
+        "size (BYTES, dynamic dims; default 102400)",
+        type=int,
+        metavar="BYTES",
     ),
     Flag(
         ("-H",),
@@ -271,6 +339,33 @@ FLAGS: tuple[Flag, ...] = (
         action="store_true",
     ),
     Flag(
+        ("--collect-metrics",),
+        "--collect-metrics",
+        "collect_metrics",
+        "scrape Triton's Prometheus metrics during each level: GPU utilisation, power and "
+        "memory per GPU, CPU utilisation and memory (console, JSON, report; CSV with "
+        "--verbose-csv)",
+        default=False,
+        type=None,
+        action="store_true",
+    ),
+    Flag(
+        ("--metrics-url",),
+        "--metrics-url",
+        "metrics_url",
+        "with --collect-metrics: the metrics endpoint [http://]HOST:PORT/PATH (default: -u's "
+        "host, port 8002, /metrics)",
+        metavar="URL",
+    ),
+    Flag(
+        ("--metrics-interval",),
+        "--metrics-interval",
+        "metrics_interval_ms",
+        "with --collect-metrics: msec between scrapes of the metrics endpoint (default 1000)",
+        type=int,
+        metavar="MSEC",
+    ),
+    Flag(
         ("--json",),
         "--results-json",
         "json",
@@ -282,6 +377,14 @@ FLAGS: tuple[Flag, ...] = (
         "--results-report",
         "report",
         "write the HTML report here (default: next to -f or --json)",
+        metavar="FILE",
+    ),
+    Flag(
+        ("--profile-export-file",),
+        "--profile-export-file",
+        "profile_export",
+        "write perf_analyzer's profile export here (JSON: every request's timestamps and each "
+        "level's window boundaries); the path must not exist yet",
         metavar="FILE",
     ),
     Flag(
@@ -411,18 +514,11 @@ FLAGS: tuple[Flag, ...] = (
 
 # perf_analyzer flags we know and do not take yet: a clear word instead of "unrecognized".
 NOT_YET: tuple[str, ...] = (
-    "--async",
-    "-a",
-    "--sync",
     "--streaming",
-    "--shared-memory",
     "--sequence-length",
-    "--collect-metrics",
     "--periodic-concurrency-range",
     "--request-count",
     "--warmup-request-count",
-    "--binary-search",
-    "--profile-export-file",
     "--service-kind",
     "--bls-composing-models",
 )
@@ -446,6 +542,7 @@ def from_values(get: Callable[[str], Any]) -> tuple[SweepSettings, Outputs]:
             "one load mode at a time"
         )
     start, end, step = parse_range(concurrency if concurrency not in (None, "") else "1")
+    range_end = end  # as given: binary search checks it
     if 0 < end < start:  # a lone START is one level (perf_analyzer): record what will run
         end = start
     threshold = float(get("latency_threshold_ms") or 0)
@@ -456,6 +553,15 @@ def from_values(get: Callable[[str], Any]) -> tuple[SweepSettings, Outputs]:
         raise ValueError("--concurrency-range with END 0 needs -l/--latency-threshold")
     if rate.start is not None and rate.end == 0 and latency_threshold is None:
         raise ValueError("--request-rate-range with END 0 needs -l/--latency-threshold")
+    binary = bool(get("binary_search"))
+    if binary:
+        _check_binary_search(rate, start, range_end, latency_threshold)
+    calls = _calls(get, rate)
+    if calls == "async" and get("max_threads") in (None, ""):
+        # perf_analyzer's default in concurrency mode: 16, or the range's END as given;
+        # gevent's users all wait on Locust's own loop, one thread.
+        threads = 1 if get("client_io") == "gevent" else max(DEFAULT_MAX_THREADS, range_end)
+        rate = replace(rate, max_threads=threads)
     percentile = get("percentile")
     if percentile is not None and percentile != -1 and not 1 <= percentile <= 99:
         raise ValueError(f"--percentile {percentile}: must be in 1..99")
@@ -470,12 +576,7 @@ def from_values(get: Callable[[str], Any]) -> tuple[SweepSettings, Outputs]:
     budget = get("latency_budget_ms")
     if budget is not None and float(budget) <= 0:
         raise ValueError(f"--latency-budget {float(budget):g}: must be above 0 msec")
-    input_data = get("input_data")
-    if input_data not in INPUT_DATA:
-        raise ValueError(
-            f"--input-data {input_data!r}: only 'random' and 'zero' are supported yet "
-            "(input-data files are not)"
-        )
+    input_data, input_files = parse_input_data(_listed(get("input_data")))
     shapes = parse_shapes(get("shape") or [])
     url = get("url") or f"localhost:{DEFAULT_PORTS[protocol]}"
     host_port(url)  # a URL without a usable port is said here, not by a traceback later
@@ -498,6 +599,7 @@ def from_values(get: Callable[[str], Any]) -> tuple[SweepSettings, Outputs]:
         percentile=None if percentile in (None, -1) else percentile,
         latency_threshold_ms=latency_threshold,
         input_data=input_data,
+        input_files=input_files,
         shapes=shapes,
         string_length=get("string_length"),
         headers=parse_headers(
@@ -507,6 +609,10 @@ def from_values(get: Callable[[str], Any]) -> tuple[SweepSettings, Outputs]:
         request_timeout_ms=get("request_timeout_ms"),
         tls=tls,
         rate=rate,
+        search="binary" if binary else "linear",
+        calls=calls,
+        **_metrics(get, url),
+        **_shared_memory(get),
     )
     outputs = Outputs(
         csv=get("csv"),
@@ -515,8 +621,18 @@ def from_values(get: Callable[[str], Any]) -> tuple[SweepSettings, Outputs]:
         verbose_csv=bool(get("verbose_csv")),
         verbose=bool(get("verbose")),
         latency_budget_ms=get("latency_budget_ms"),
+        profile_export=_new_path("--profile-export-file", get("profile_export")),
     )
     return settings, outputs
+
+
+def _new_path(name: str, path: str | None) -> str | None:
+    """perf_analyzer refuses an export path that already exists (a file or a folder)."""
+    if not path:
+        return None
+    if os.path.lexists(path):
+        raise ValueError(f"{name} {path}: the path must not already exist (perf_analyzer's rule)")
+    return path
 
 
 def _rate(get: Callable[[str], Any]) -> RateSettings:
@@ -541,6 +657,106 @@ def _rate(get: Callable[[str], Any]) -> RateSettings:
     return RateSettings(start, end, step, distribution, **threads)
 
 
+def _calls(get: Callable[[str], Any], rate: RateSettings) -> str:
+    """--async or --sync (the default), checked as perf_analyzer checks them."""
+    asynchronous, synchronous = bool(get("async_calls")), bool(get("sync_calls"))
+    if asynchronous and synchronous:
+        raise ValueError("--async and --sync: cannot specify both (perf_analyzer refuses too)")
+    if not asynchronous:
+        return "sync"
+    if rate.start is not None:
+        # perf_analyzer's async rate mode sends every request at its time however many are
+        # in flight; ours holds at most --max-threads in flight, as its sync mode does.
+        raise ValueError(
+            "--async: not supported yet with --request-rate-range or --request-intervals "
+            "(there, --max-threads users send synchronously)"
+        )
+    if get("client_io") == "gevent" and get("max_threads") not in (None, ""):
+        raise ValueError(
+            "--max-threads with --async --client-io gevent: every user waits on Locust's own "
+            "event loop, in one thread; leave out one of them"
+        )
+    return "async"
+
+
+def _check_binary_search(
+    rate: RateSettings, start: int, end: int, latency_threshold: float | None
+) -> None:
+    """perf_analyzer's checks of --binary-search (VerifyOptions), in its order and words."""
+    if rate.intervals_file:  # perf_analyzer ignores the flag there: one level, nothing to search
+        raise ValueError("--binary-search: --request-intervals is one level, not a range to search")
+    lo, hi = (rate.start, rate.end) if rate.start is not None else (start, end)
+    if hi == 0:
+        raise ValueError(
+            "--binary-search: The end of the range can not be 0 (or 0.0) for binary search mode."
+        )
+    if latency_threshold is None:
+        raise ValueError(
+            "--binary-search: The --latency-threshold cannot be 0 for binary search mode."
+        )
+    if hi < lo:
+        raise ValueError(
+            "--binary-search: The end of the range can not be less than start of the range "
+            "for binary search mode."
+        )
+
+
+def _shared_memory(get: Callable[[str], Any]) -> dict[str, Any]:
+    """--shared-memory and --output-shared-memory-size, checked in perf_analyzer's words
+    (command_line_parser.cc); a size it would ignore, without shared memory, is refused."""
+    kind = str(get("shared_memory") or "none").strip().lower()
+    if kind not in SHARED_MEMORY:
+        raise ValueError(
+            f"Failed to parse --shared-memory. Unsupported type provided: '{kind}'. The "
+            "available options are 'system', 'cuda', or 'none'."
+        )
+    if kind == "cuda":
+        # perf_analyzer built without a GPU refuses it too ("Cuda shared memory is not
+        # supported when TRITON_ENABLE_GPU=0.").
+        if not os.path.exists("/dev/nvidiactl"):
+            raise ValueError(
+                "--shared-memory cuda: this machine has no GPU (no /dev/nvidiactl); use "
+                "--shared-memory system or none"
+            )
+        raise ValueError("--shared-memory cuda: not supported yet; use --shared-memory system")
+    size = get("output_shared_memory_size")
+    if size in (None, ""):
+        return {"shared_memory": kind}
+    if int(size) < 0:
+        raise ValueError("Failed to parse --output-shared-memory-size. The value must be >= 0.")
+    if kind == "none":
+        raise ValueError(
+            "--output-shared-memory-size: only with --shared-memory system (without shared "
+            "memory the outputs come in the responses)"
+        )
+    return {"shared_memory": kind, "output_shared_memory_size": int(size)}
+
+
+def _metrics(get: Callable[[str], Any], url: str) -> dict[str, Any]:
+    """--collect-metrics, --metrics-url and --metrics-interval, checked in perf_analyzer's
+    words (command_line_parser.cc); the URL defaults to -u's host, port 8002."""
+    collect = bool(get("collect_metrics"))
+    metrics_url, interval = get("metrics_url"), get("metrics_interval_ms")
+    given_url, given_interval = metrics_url not in (None, ""), interval not in (None, "")
+    if given_interval and int(interval) <= 0:
+        raise ValueError("Failed to parse --metrics-interval. The value must be > 0 msecs.")
+    if given_url and not collect:
+        raise ValueError("Must specify --collect-metrics when using the --metrics-url option.")
+    if given_interval and not collect:
+        raise ValueError(
+            "Must specify --collect-metrics when using the --metrics-interval option."
+        )
+    if not collect:
+        return {}
+    metrics_url = str(metrics_url).strip() if given_url else default_metrics_url(host_port(url)[0])
+    metrics_http_url(metrics_url)  # a URL without a usable host or port, said here
+    return {
+        "collect_metrics": True,
+        "metrics_url": metrics_url,
+        "metrics_interval_ms": int(interval) if given_interval else DEFAULT_METRICS_INTERVAL_MS,
+    }
+
+
 def _tls(get: Callable[[str], Any]) -> TlsSettings:
     """The --ssl-* values, each under its TlsSettings field's name; unset paths are ''."""
     values: dict[str, Any] = {}
@@ -552,6 +768,13 @@ def _tls(get: Callable[[str], Any]) -> TlsSettings:
             value = str(value).strip().upper()  # the web UI's form is not argparse's type
         values[f.name] = value
     return TlsSettings(**values)
+
+
+def _listed(value: Any) -> list[str]:
+    """A repeatable flag's values; a plan or an older caller may give one as a word."""
+    if value in (None, ""):
+        return []
+    return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
 def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from analysis.server_metrics import DEFAULT_METRICS_INTERVAL_MS
 from analysis.stabiliser import StabilityRule
 
 PROTOCOLS = ("http", "grpc")
@@ -20,14 +21,24 @@ MEASUREMENT_MODES = ("time_windows", "count_windows")
 # How users wait on the network: an OS thread each, blocking (the lightest per request), or
 # cooperatively on gevent (thousands of users per process).
 CLIENT_IO = ("threads", "gevent")
-# Generated input data; perf_analyzer's data files are not taken yet.
-INPUT_DATA = ("random", "zero")
+# --input-data: generated data (random, zero), or the data files given (FILE).
+INPUT_DATA = ("random", "zero", "file")
 # -u's schemes (perf_analyzer hands an HTTP URL to libcurl: https:// is TLS) and their ports.
 SCHEME_PORTS = {"http": 80, "https": 443}
 # The formats perf_analyzer (libcurl) reads an HTTPS client certificate and key in.
 CERT_TYPES = ("PEM", "DER")
 # perf_analyzer's --max-threads when --request-rate-range is given (command_line_parser.h).
 DEFAULT_RATE_THREADS = 4
+# Its --max-threads in concurrency mode: at least this, or the range's END (constants.h).
+DEFAULT_MAX_THREADS = 16
+# How requests are sent (perf_analyzer's --sync, the default, and --async).
+CALLS = ("sync", "async")
+# --shared-memory: "none" sends the tensors in the requests; "system" (or "cuda") puts them
+# in regions registered with the server (perf_analyzer's values).
+SHARED_MEMORY = ("none", "system", "cuda")
+# --output-shared-memory-size: bytes per batch element of an output of no fixed size
+# (perf_analyzer's 100 KB, command_line_parser.h).
+DEFAULT_OUTPUT_SHM_SIZE = 100 * 1024
 
 
 @dataclass(frozen=True)
@@ -78,7 +89,10 @@ class RateSettings:
     step: float = 1.0
     distribution: str = "constant"  # constant or poisson
     intervals_file: str = ""  # intervals in µs, one a line, looped
-    max_threads: int = DEFAULT_RATE_THREADS  # users that can hold requests in flight
+    # Request-rate mode: the users that can hold requests in flight. Concurrency mode with
+    # --async: the OS threads the users' requests wait in (perf_analyzer's default there is
+    # max(DEFAULT_MAX_THREADS, END), filled in by the flag table).
+    max_threads: int = DEFAULT_RATE_THREADS
 
     def rates(self) -> Iterator[float]:
         """perf_analyzer's linear search: START, then +STEP (the float sum, as its do-while
@@ -111,7 +125,8 @@ class SweepSettings:
     max_trials: int = 10
     percentile: int | None = None
     latency_threshold_ms: float | None = None
-    input_data: str = "random"
+    input_data: str = "random"  # one of INPUT_DATA
+    input_files: list[str] = field(default_factory=list)  # JSON files, or one directory
     shapes: dict[str, list[int]] = field(default_factory=dict)
     string_length: int = 128
     headers: dict[str, str] = field(default_factory=dict)
@@ -119,6 +134,24 @@ class SweepSettings:
     request_timeout_ms: int = 30_000  # a request unanswered this long fails as "timeout"
     tls: TlsSettings = field(default_factory=TlsSettings)
     rate: RateSettings = field(default_factory=RateSettings)
+    # perf_analyzer's search over the range: "linear" (START, +STEP, ...) or "binary"
+    # (--binary-search: bisect it for the highest level under -l).
+    search: str = "linear"
+    # "sync": a user's request waits in an OS thread of its own (perf_analyzer's default);
+    # "async" (--async): the users' requests wait on the event loops of at most
+    # rate.max_threads OS threads.
+    calls: str = "sync"
+    # --collect-metrics: Triton's Prometheus endpoint (metrics_url, as perf_analyzer's
+    # --metrics-url spells it; filled from -u's host when not given) scraped every
+    # metrics_interval_ms while each level runs (analysis/server_metrics.py).
+    collect_metrics: bool = False
+    metrics_url: str = ""
+    metrics_interval_ms: int = DEFAULT_METRICS_INTERVAL_MS
+    # --shared-memory system: inputs and outputs in shared-memory regions registered with
+    # the server (one of SHARED_MEMORY); --output-shared-memory-size sizes the outputs of no
+    # fixed size, per batch element.
+    shared_memory: str = "none"
+    output_shared_memory_size: int = DEFAULT_OUTPUT_SHM_SIZE
 
     @property
     def uses_tls(self) -> bool:
@@ -146,6 +179,7 @@ class SweepSettings:
             max_trials=self.max_trials,
             percentile=self.percentile,
             latency_threshold_ms=self.latency_threshold_ms,
+            async_calls=self.calls == "async",
         )
 
     @property
@@ -182,10 +216,11 @@ class Outputs:
     verbose_csv: bool = False
     verbose: bool = False
     latency_budget_ms: float | None = None
+    profile_export: str | None = None  # perf_analyzer's --profile-export-file
 
     def paths(self) -> list[str]:
         """The files a sweep writes."""
-        return [p for p in (self.csv, self.json, self.report) if p]
+        return [p for p in (self.csv, self.json, self.report, self.profile_export) if p]
 
 
 def host_port(url: str) -> tuple[str, int]:
@@ -300,6 +335,30 @@ def headers_from_env(values: Iterable[str] | None, environ: Mapping[str, str]) -
             )
         pairs.append(f"{name}:{environ[variable]}")
     return pairs
+
+
+def parse_input_data(
+    values: Sequence[str], is_path: Callable[[str], bool] = os.path.exists
+) -> tuple[str, list[str]]:
+    """perf_analyzer's --input-data (repeatable) into (random, zero or file; the paths). A
+    value that names an existing file or directory is one, whatever its name (perf_analyzer
+    checks that first); 'random' is the default and adds nothing."""
+    kind, paths = "random", []
+    for value in values:
+        if is_path(value):
+            paths.append(value)
+        elif value == "zero":
+            kind = "zero"
+        elif value != "random":
+            raise ValueError(
+                f"--input-data {value!r}: no such file or directory (expected random, zero, "
+                "a JSON file or a directory)"
+            )
+    if paths and kind == "zero":
+        raise ValueError(
+            "--input-data zero: cannot be combined with data files (perf_analyzer refuses too)"
+        )
+    return ("file" if paths else kind), paths
 
 
 def parse_shapes(values: Sequence[str]) -> dict[str, list[int]]:

@@ -14,6 +14,7 @@ import numpy as np
 from analysis.distribution import ExactLatencies, LatencyHistogram, merge_all, percentiles_of
 from analysis.pa_arithmetic import NS_PER_S, NS_PER_US, avg_ns, throughput
 from analysis.records import Records
+from analysis.server_metrics import ServerMetrics, merge_some
 from analysis.server_stats import ServerStats
 
 # perf_analyzer's delay_tolerance_ (request_rate_worker.h): a request that leaves more than
@@ -59,6 +60,8 @@ class Window:
     sent_count: int = 0
     scheduled_latencies: ExactLatencies | LatencyHistogram | None = field(default=None, repr=False)
     lateness: ExactLatencies | LatencyHistogram | None = field(default=None, repr=False)
+    # --collect-metrics: Triton's Prometheus scrapes taken in the window (None: not collected).
+    server_metrics: ServerMetrics | None = None
 
     @property
     def send_rate(self) -> float:
@@ -104,6 +107,11 @@ class Window:
             "joined_workers": self.joined_workers,
             "server": self.server.to_dict() if self.server is not None else None,
             **(self._rate_dict() if self.scheduled_percentiles_ns else {}),
+            **(
+                {"server_metrics": self.server_metrics.to_dict()}
+                if self.server_metrics is not None
+                else {}
+            ),
         }
 
     def _rate_dict(self) -> dict[str, Any]:
@@ -151,6 +159,11 @@ class Window:
             late_p50_ns=_ns(data.get("late_p50_us")),
             late_p99_ns=_ns(data.get("late_p99_us")),
             sent_count=int(data.get("sent_count", 0)),
+            server_metrics=(
+                ServerMetrics.from_dict(data["server_metrics"])
+                if data.get("server_metrics")
+                else None
+            ),
         )
 
 
@@ -321,13 +334,15 @@ def merge(windows: Sequence[Window], percentile: int | None = None) -> Window:
         raise ValueError("nothing to merge")
     servers = [w.server for w in windows if w.server is not None]
     span = _Span(windows[0].start_ns, windows[-1].end_ns, sum(w.duration_ns for w in windows))
-    return _window(
+    merged = _window(
         WindowSample.merge([_sample_of(w) for w in windows]),
         span,
         windows[0].batch_size,
         percentile,
         server=_sum(servers) if len(servers) == len(windows) else None,
     )
+    # perf_analyzer pools the scrapes of the merged windows, then aggregates them once.
+    return replace(merged, server_metrics=merge_some([w.server_metrics for w in windows]))
 
 
 def figures_only(w: Window) -> Window:

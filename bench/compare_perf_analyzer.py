@@ -3,6 +3,8 @@ run; prints per concurrency both throughputs and p50/p95 latencies and their rat
 
     python bench/compare_perf_analyzer.py                 # sleep_5ms, 1:4, HTTP and gRPC
     python bench/compare_perf_analyzer.py -m identity_fp32 --protocols http -p 2000
+    python bench/compare_perf_analyzer.py --collect-metrics   # both scrape Triton's metrics
+    python bench/compare_perf_analyzer.py --shared-memory system  # tensors in shared memory
 
 It starts the embedded server on free ports unless --http-url/--grpc-url are given, and runs
 NVIDIA's binary through ../shared/tools/reference-perf-analyzer (or $REFERENCE_PA)."""
@@ -25,10 +27,28 @@ TOLERANCE = 0.05
 
 
 def read_pa_csv(path: Path) -> dict[float, dict[str, float]]:
-    """Rows of a perf_analyzer-format CSV (either tool's) by concurrency or request rate."""
+    """Rows of a perf_analyzer-format CSV (either tool's) by concurrency or request rate;
+    its numeric cells (--collect-metrics' GPU cells are "uuid:value;" lists, or empty)."""
     with path.open() as f:
         rows = list(csv.DictReader(f))
-    return {float(next(iter(r.values()))): {k: float(v) for k, v in r.items()} for r in rows}
+    return {
+        float(next(iter(r.values()))): {k: float(v) for k, v in r.items() if _is_number(v)}
+        for r in rows
+    }
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def read_cells(path: Path) -> dict[float, dict[str, str]]:
+    """Rows of a perf_analyzer-format CSV as text, by concurrency or request rate."""
+    with path.open() as f:
+        return {float(next(iter(r.values()))): r for r in csv.DictReader(f)}
 
 
 def csv_header(path: Path) -> list[str]:
@@ -68,6 +88,11 @@ def compare(args: argparse.Namespace, protocol: str, url: str, work: Path) -> li
         "-s",
         str(args.stability_percentage),
     ]
+    if args.shared_memory != "none":  # the server must be on this machine (the embedded one)
+        flags += ["--shared-memory", args.shared_memory]
+    if args.collect_metrics:  # perf_analyzer writes its metrics with --verbose-csv only
+        flags += ["--collect-metrics", "--verbose-csv"]
+        flags += ["--metrics-url", args.metrics_url] if args.metrics_url else []
     pa_csv, tl_csv = work / f"pa-{protocol}.csv", work / f"tl-{protocol}.csv"
     pa = os.environ.get("REFERENCE_PA", str(DEFAULT_PA))
     rc_pa, wall_pa = run_tool([pa, *flags, "-f", str(pa_csv)], work / f"pa-{protocol}.log")
@@ -83,6 +108,8 @@ def compare(args: argparse.Namespace, protocol: str, url: str, work: Path) -> li
     if not pa_csv.exists() or not tl_csv.exists():
         missing = [p.name for p in (pa_csv, tl_csv) if not p.exists()]
         return lines + [f"  no CSV from {', '.join(missing)}: see the logs"]
+    if args.collect_metrics:
+        lines += compare_metrics(pa_csv, tl_csv)
     if args.request_rate_range:
         return lines + compare_rates(args, pa_csv, tl_csv)
     pa_rows, tl_rows = read_pa_csv(pa_csv), read_pa_csv(tl_csv)
@@ -117,6 +144,30 @@ def compare(args: argparse.Namespace, protocol: str, url: str, work: Path) -> li
         "(client send + network + client recv, from each tool's CSV): the client's share, "
         "apart from how fast the server happened to be during each tool's run"
     )
+    return lines
+
+
+def compare_metrics(pa_csv: Path, tl_csv: Path) -> list[str]:
+    """--collect-metrics: both CSV headers, and per level perf_analyzer's GPU cells beside
+    ours, then our CPU figures (perf_analyzer has none)."""
+    from analysis.csv_columns import CPU_METRIC_COLUMNS, GPU_METRIC_COLUMNS
+
+    pa_header, tl_header = csv_header(pa_csv), csv_header(tl_csv)
+    same = tl_header[: len(pa_header)] == pa_header
+    extra = tl_header[len(pa_header) :]
+    lines = [
+        f"  CSV header: perf_analyzer's {'==' if same else '!='} ours up to its last column; "
+        f"ours adds {', '.join(extra) or 'nothing'}"
+    ]
+    pa_rows, tl_rows = read_cells(pa_csv), read_cells(tl_csv)
+    for level in sorted(set(pa_rows) | set(tl_rows)):
+        a, b = pa_rows.get(level, {}), tl_rows.get(level, {})
+        gpu = "; ".join(
+            f"{c}: PA {a.get(c) or '-'} / TL {b.get(c) or '-'}" for c in GPU_METRIC_COLUMNS
+        )
+        cpu = ", ".join(f"{c} {b.get(c) or '-'}" for c in CPU_METRIC_COLUMNS)
+        lines.append(f"  {level:>7g} GPU {gpu}")
+        lines.append(f"  {'':>7} CPU (TL only) {cpu}")
     return lines
 
 
@@ -170,6 +221,21 @@ def main() -> int:
     parser.add_argument("-p", "--measurement-interval", type=int, default=5000)
     parser.add_argument("--percentile", type=int, default=95)
     parser.add_argument("-s", "--stability-percentage", type=float, default=10)
+    parser.add_argument(
+        "--collect-metrics",
+        action="store_true",
+        help="both tools scrape Triton's metrics (--collect-metrics --verbose-csv): compare "
+        "their CSV headers and metrics per level",
+    )
+    parser.add_argument(
+        "--metrics-url", help="with --collect-metrics (default: the embedded server's)"
+    )
+    parser.add_argument(
+        "--shared-memory",
+        default="none",
+        choices=("none", "system"),
+        help="both tools put the tensors in system shared memory registered with the server",
+    )
     parser.add_argument("--http-url")
     parser.add_argument("--grpc-url")
     parser.add_argument("--work-dir", help="keep both tools' CSVs and logs here")
@@ -185,6 +251,8 @@ def main() -> int:
                 "http": args.http_url or server.http_url,
                 "grpc": args.grpc_url or server.grpc_url,
             }
+            if args.collect_metrics and not args.metrics_url:
+                args.metrics_url = f"{server.connect_host}:{server.metrics_port}/metrics"
         work = Path(args.work_dir or tempfile.mkdtemp(prefix="tl-bench-"))
         work.mkdir(parents=True, exist_ok=True)
         report = [
@@ -195,6 +263,7 @@ def main() -> int:
                 else f"concurrency {args.concurrency_range}, "
             )
             + f"-p {args.measurement_interval} ms, stabilising on p{args.percentile}"
+            + (f", --shared-memory {args.shared_memory}" if args.shared_memory != "none" else "")
         ]
         for protocol in args.protocols.split(","):
             report += compare(args, protocol, urls[protocol], work)

@@ -56,17 +56,26 @@ NON_DEFAULT_ARGV: dict[str, list[str]] = {
     "max_trials": ["-r", "4"],
     "percentile": ["--percentile", "95"],
     "latency_threshold_ms": ["-l", "250"],
-    "input_data": ["--input-data", "zero"],
+    "binary_search": ["--binary-search"],  # 2:8:3 above has an END, and -l is set
+    # A data file: the settings check only that it exists (the plan reads it); any does.
+    "input_data": ["--input-data", "random", "--input-data", __file__],
     "shape": ["--shape", "INPUT0:16", "--shape", "INPUT1:2,3"],
     "string_length": ["--string-length", "9"],
+    "shared_memory": ["--shared-memory", "system"],
+    "output_shared_memory_size": ["--output-shared-memory-size", "4096"],
     "header": ["-H", "X-Probe:abc", "-H", "Authorization:Bearer t0k3n"],
     "header_from_env": ["--header-from-env", "X-From-Env:PATH"],  # PATH: always set
     "csv": ["-f", "out.csv"],
     "verbose_csv": ["--verbose-csv"],
+    "collect_metrics": ["--collect-metrics"],
+    "metrics_url": ["--metrics-url", "triton.example:9002/metrics"],
+    "metrics_interval_ms": ["--metrics-interval", "250"],
     "json": ["--json", "out.json"],
     "report": ["--report", "out.html"],
+    "profile_export": ["--profile-export-file", "out.export.json"],  # must not exist
     "latency_budget_ms": ["--latency-budget", "40"],
     "client_io": ["--client-io", "gevent"],
+    "async_calls": ["--async"],  # with gevent above: every user on Locust's own loop
     "request_timeout_ms": ["--request-timeout-ms", "2500"],
     "verbose": ["-v"],
     # gRPC's TLS, as -i grpc above takes it. The settings check only that a certificate
@@ -100,6 +109,9 @@ RATE_ARGV: dict[str, list[str]] = {
 }
 # The file is written by the test (tests/test_request_rate_flags.py) in place of FILE.
 INTERVALS_ARGV: dict[str, list[str]] = {"request_intervals": ["--request-intervals", "FILE"]}
+# --sync is the default, refused beside --async: a round trip of its own
+# (tests/test_async_mode.py).
+SYNC_ARGV: dict[str, list[str]] = {"sync_calls": ["--sync"]}
 
 
 def profile_args(argv: list[str]) -> argparse.Namespace:
@@ -130,7 +142,13 @@ def test_every_flag_has_a_locust_option():
 
 
 def test_the_round_trip_sets_every_flag():
-    every = set(NON_DEFAULT_ARGV) | set(HTTPS_ARGV) | set(RATE_ARGV) | set(INTERVALS_ARGV)
+    every = (
+        set(NON_DEFAULT_ARGV)
+        | set(HTTPS_ARGV)
+        | set(RATE_ARGV)
+        | set(INTERVALS_ARGV)
+        | set(SYNC_ARGV)
+    )
     assert every == {f.dest for f in FLAGS}, (
         "give the new flag a value here"
     )

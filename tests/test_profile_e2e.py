@@ -230,7 +230,7 @@ BAD_INPUT = [
     (["-m", "dynamic_identity"], "--shape INPUT0"),
     (["-m", "identity_fp32", "-i", "udp"], "udp"),
     (["-m", "identity_fp32", "-b", "2"], "does not support batching"),
-    (["-m", "identity_fp32", "--binary-search"], "not supported yet"),
+    (["-m", "identity_fp32", "--binary-search"], "--latency-threshold cannot be 0"),
     (["-m", "identity_fp32", "--input-data", "/nonexistent.json"], "--input-data"),
     ([], "-m/--model-name is required"),
     # Found before any load is sent, not after the sweep has been measured.

@@ -3,12 +3,15 @@
 A fixed number of these users is perf_analyzer's concurrency: closed loop, no wait time,
 the next request leaves as soon as the previous response is read. Each user waits on the
 network either in an OS thread of its own (`--client-io threads`, the default: blocking
-I/O as perf_analyzer's threads do, cheapest per request) or cooperatively on gevent
-(`--client-io gevent`: thousands of users in one process)."""
+I/O as perf_analyzer's synchronous threads do, cheapest per request), or cooperatively on
+gevent (`--client-io gevent`: thousands of users in one process), or, with `--async`, as a
+greenlet on the event loop of one of at most --max-threads OS threads (perf_analyzer's
+asynchronous contexts)."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import gevent
 import gevent.lock
@@ -16,7 +19,8 @@ from locust import User, constant, task
 from locust.env import Environment
 
 from triton_user.options import from_locust_options
-from triton_user.requests.plan import RequestPlan
+from triton_user.requests.plan import InferClient, RequestPlan
+from triton_user.sweep.async_loop import HubThread, HubThreads, hub_client, hub_threads
 from triton_user.sweep.pacing import PacedLoop, wait_for
 from triton_user.sweep.process_state import ProcessState, attach
 from triton_user.sweep.request_loop import ThreadedLoop
@@ -48,39 +52,55 @@ class TritonUser(User):
         state = process_state(self.environment)
         self._state = state
         self._loop: ThreadedLoop | PacedLoop | None = None
+        self._placed: tuple[HubThreads, HubThread] | None = None  # --async: its thread
         self._paced = state.plan.settings.rate_mode
         if state.plan.settings.client_io == "threads" and self._paced:
             client = state.plan.new_client()
+            send = state.plan.sender(client)
             state.events.start()
             self._loop = PacedLoop(
-                lambda: client.infer(state.plan.payload),
-                client.close,
+                send,
+                send.close,
                 state.gate,
                 state.recorder,
                 state.events.add,
             )
             self._loop.start()
             return
+        if state.plan.settings.client_io == "threads" and state.plan.settings.calls == "async":
+            self._start_on_hub_thread(state)
+            return
         if state.plan.settings.client_io == "threads":
-            client = state.plan.new_client()
-            self._loop = ThreadedLoop(
-                lambda: client.infer(state.plan.payload),
-                client.close,
-                state.recorder,
-                state.events,
-            )
-            self._loop.start()
+            self._start_loop(state, state.plan.new_client())
             return
         self._client = state.plan.new_client()
-        self._payload = state.plan.payload
+        self._send = state.plan.sender(self._client)
         self._record = state.recorder.record
         self._fire = state.fire
+
+    def _start_on_hub_thread(self, state: ProcessState) -> None:
+        """--async: this user's loop as a greenlet on one of the process's hub threads."""
+        threads = hub_threads(self.environment, state.plan.settings.rate.max_threads)
+        thread = threads.place()
+        self._placed = threads, thread
+        self._start_loop(state, hub_client(state.plan), host=thread.spawn)
+
+    def _start_loop(self, state: ProcessState, client: InferClient, **where: Any) -> None:
+        """This user's closed loop on `client`: in an OS thread of its own, or (`host`) as
+        a greenlet of a hub thread."""
+        send = state.plan.sender(client)
+        self._loop = ThreadedLoop(send, send.close, state.recorder, state.events, **where)
+        self._loop.start()
 
     def on_stop(self) -> None:
         if self._loop is not None:
             self._loop.stop()
-        elif getattr(self, "_client", None) is not None:
-            self._client.close()
+            if self._placed is not None:
+                threads, thread = self._placed
+                threads.leave(thread)
+                self._placed = None
+        elif getattr(self, "_send", None) is not None:
+            self._send.close()
 
     @task
     def infer(self) -> None:
@@ -90,7 +110,7 @@ class TritonUser(User):
         if self._paced:
             self._infer_at_slot()
             return
-        t = self._client.infer(self._payload)
+        t = self._send()
         self._record(t.start_ns, t.end_ns, t.send_ns, t.recv_ns, t.error is None)
         self._fire(t)
 
@@ -105,7 +125,7 @@ class TritonUser(User):
         if not wait_for(state.gate, generation, due, gevent.sleep):
             return
         state.recorder.count_sent()
-        t = self._client.infer(self._payload)
+        t = self._send()
         state.recorder.record_paced(
             t.start_ns, t.end_ns, t.send_ns, t.recv_ns, t.error is None, due
         )

@@ -66,6 +66,7 @@ def read_csv(path: str | Path) -> RunSummary:
     if not rows:
         raise ValueError(f"{path}: the CSV has no rows")
     return RunSummary(
+        origin="csv",
         source=str(path),
         latency_label=f"p{CSV_LATENCY_PERCENTILE}",
         levels=sorted(rows, key=lambda r: r.concurrency),

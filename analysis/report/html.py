@@ -15,6 +15,7 @@ from analysis.atomic_write import write_text
 from analysis.report import charts
 from analysis.report.compare import Comparison
 from analysis.report.json_out import summary_dict
+from analysis.report.metrics_table import metrics_section
 from analysis.report.recommend import KNEE_METHOD, Recommendation, recommend
 from analysis.report.settings_words import settings_rows
 from analysis.report.summary import LevelRow, RunSummary, from_result
@@ -91,6 +92,15 @@ def _table(
     tcls = f' class="{table_class}"' if table_class else ""
     head_row = f"<tr>{head}</tr>" if headers else ""
     return f"<table{tcls}>{head_row}{''.join(body)}</table>"
+
+
+# What a report read, in words: what it cannot say is said as "{words} does not say".
+ORIGIN_WORDS = {"csv": "a perf_analyzer CSV", "export": "a profile export"}
+
+
+def _origin_words(summary: RunSummary, sentence: bool = False) -> str:
+    words = ORIGIN_WORDS.get(summary.origin, "the file")
+    return words[0].upper() + words[1:] if sentence else words
 
 
 def _us(x: float | None) -> str:
@@ -184,10 +194,10 @@ def _levels_table(summary: RunSummary) -> str:
 
 def _heading(summary: RunSummary) -> tuple[str, str]:
     """(the page's title, the facts under it) a perf engineer looks for first."""
-    from_csv = not summary.has_windows
+    from_csv = summary.origin == "csv"
     model = summary.model or "model not recorded"
     title = f"{model}: throughput and latency by concurrency"
-    unknown = "not recorded (a perf_analyzer CSV does not say)"
+    unknown = f"not recorded ({_origin_words(summary)} does not say)"
     protocol = {"http": "HTTP", "grpc": "gRPC"}.get(summary.settings.get("protocol", ""), "")
     server = (
         f"Triton {summary.server_version or '(version unknown)'} at "
@@ -207,9 +217,10 @@ def _heading(summary: RunSummary) -> tuple[str, str]:
             "latency",
             f"{summary.latency_label}"
             + (
-                " (assumed: a CSV does not say what its run stabilised on)"
-                if from_csv
-                else " (what the run stabilised on)"
+                " (what the run stabilised on)"
+                if summary.origin == "run"
+                else f" (assumed: {ORIGIN_WORDS[summary.origin]} does not say what its run "
+                "stabilised on)"
             ),
         ],
         ["results", summary.source or "this sweep"],
@@ -305,8 +316,15 @@ def report_html(summary: RunSummary, rec: Recommendation) -> str:
         + HOVER_NOTE
         + svg(charts.throughput_latency(summary, rec)),
         "<h2>Levels</h2>" + _levels_table(summary),
+        metrics_section([(str(r.concurrency), r.server_metrics) for r in summary.levels]),
         "<h2>Throughput and latency by concurrency</h2>" + svg(charts.by_concurrency(summary, rec)),
-        "<h2>Latency breakdown</h2>" + svg(charts.breakdown(summary)),
+        "<h2>Latency breakdown</h2>"
+        + (
+            svg(charts.breakdown(summary))
+            if any(r.breakdown_us for r in summary.levels)
+            else f'<p class="note">{_origin_words(summary, sentence=True)} '
+            "records no client or server breakdown.</p>"
+        ),
         "<h2>How each level settled</h2>"
         + (
             svg(charts.windows(summary))
@@ -321,7 +339,8 @@ def report_html(summary: RunSummary, rec: Recommendation) -> str:
                 [[(k, "text"), (v, "text")] for k, v in settings_rows(summary.settings)],
             )
             if summary.settings
-            else '<p class="note">A perf_analyzer CSV does not record its settings.</p>'
+            else f'<p class="note">{_origin_words(summary, sentence=True)} '
+            "does not record its settings.</p>"
         ),
     ]
     return _page(title, sections, summary_dict(summary, rec))

@@ -8,7 +8,7 @@ from typing import Any
 
 from analysis.atomic_write import write_text
 from analysis.report.recommend import Recommendation
-from analysis.report.summary import RunSummary
+from analysis.report.summary import LevelRow, RunSummary
 from analysis.window import finite_or_none
 
 
@@ -30,6 +30,7 @@ def summary_dict(summary: RunSummary, rec: Recommendation) -> dict[str, Any]:
                 "percentiles_us": {f"p{p}": v for p, v in r.percentiles_us.items()},
                 "breakdown_us": r.breakdown_us,
                 "stable": r.stable,
+                **_metrics(r),
                 "spread": None
                 if r.spread is None
                 else {
@@ -41,6 +42,15 @@ def summary_dict(summary: RunSummary, rec: Recommendation) -> dict[str, Any]:
         ],
         "recommendation": rec.to_dict(),
     }
+
+
+def _metrics(r: LevelRow) -> dict[str, Any]:
+    """--collect-metrics: the level's aggregates (its scrapes stay in the results JSON)."""
+    if r.server_metrics is None:
+        return {}
+    figures = r.server_metrics.to_dict()
+    figures.pop("samples")
+    return {"server_metrics": figures}
 
 
 def write_summary_json(summary: RunSummary, rec: Recommendation, path: str | Path) -> None:

@@ -64,12 +64,37 @@ def _threshold(s: dict[str, Any]) -> str:
     ms = s.get("latency_threshold_ms")
     if not ms:
         return "none"
+    if s.get("search") == "binary":
+        return f"{_number(ms)} ms: binary search looks for the highest level under it"
     return f"{_number(ms)} ms: the sweep stops at the first level that reaches it"
 
 
+def _search(s: dict[str, Any]) -> str:
+    if s.get("search") == "binary":
+        return (
+            "binary (--binary-search): START, END, then midpoints towards the highest level "
+            "under the latency threshold, to within STEP"
+        )
+    return "linear: START, START + STEP, ..."
+
+
 def _input(s: dict[str, Any]) -> str:
+    if s.get("input_data") == "file":
+        files = s.get("input_files") or []
+        return "from " + (", ".join(str(f) for f in files) or "data files")
     data = {"zero": "zeros"}.get(s.get("input_data", ""), s.get("input_data"))
     return f"{data}; strings of {s.get('string_length')} characters for BYTES inputs"
+
+
+def _shared_memory(s: dict[str, Any]) -> str:
+    kind = s.get("shared_memory") or "none"
+    if kind == "none":
+        return "none"
+    size = s.get("output_shared_memory_size")
+    return (
+        f"{kind}: inputs and outputs in regions registered with the server; {size} bytes "
+        "per batch element for an output of no fixed size"
+    )
 
 
 def _shapes(s: dict[str, Any]) -> str:
@@ -86,6 +111,12 @@ def _client_io(s: dict[str, Any]) -> str:
         "gevent": "every user on one gevent loop",
     }.get(io or "")
     return f"{io} ({meaning})" if meaning else str(io)
+
+
+def _metrics(s: dict[str, Any]) -> str:
+    if not s.get("collect_metrics"):
+        return "not collected"
+    return f"{s.get('metrics_url')} scraped every {s.get('metrics_interval_ms')} ms"
 
 
 def _tls(s: dict[str, Any]) -> str:
@@ -130,11 +161,14 @@ _DESCRIBED: tuple[tuple[str, tuple[str, ...], Callable[[dict[str, Any]], str]], 
     ),
     ("stability", ("stability_pct", "max_trials", "percentile"), _stability),
     ("latency threshold", ("latency_threshold_ms",), _threshold),
-    ("input data", ("input_data", "string_length"), _input),
+    ("search", ("search",), _search),
+    ("input data", ("input_data", "input_files", "string_length"), _input),
     ("input shapes", ("shapes",), _shapes),
+    ("shared memory", ("shared_memory", "output_shared_memory_size"), _shared_memory),
     ("headers", ("headers",), lambda s: masked_headers(s.get("headers"))),
     ("client I/O", ("client_io",), _client_io),
     ("TLS", ("tls",), _tls),
+    ("server metrics", ("collect_metrics", "metrics_url", "metrics_interval_ms"), _metrics),
 )
 
 

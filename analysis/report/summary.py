@@ -7,6 +7,7 @@ from typing import Any
 
 from analysis.pa_arithmetic import NS_PER_S, NS_PER_US, server_columns_us
 from analysis.results import SweepResult
+from analysis.server_metrics import ServerMetrics
 
 # The latency breakdown's parts, in perf_analyzer's CSV order (client to server and back).
 BREAKDOWN_PARTS: tuple[str, ...] = (
@@ -42,10 +43,15 @@ class LevelRow:
     # max/min of throughput and of the stabilising latency over the merged windows, as the
     # stability rule compares them (inf: a window served nothing); None without windows.
     spread: tuple[float, float] | None = None
+    # --collect-metrics: the server's metrics over the reported windows (None: not collected).
+    server_metrics: ServerMetrics | None = None
 
     @property
-    def server_compute_us(self) -> float:
-        """Input, infer and output: the server's compute, as perf_analyzer's console sums it."""
+    def server_compute_us(self) -> float | None:
+        """Input, infer and output: the server's compute, as perf_analyzer's console sums it
+        (None: not recorded, as in a profile export)."""
+        if not any(p in self.breakdown_us for p in BREAKDOWN_PARTS[3:6]):
+            return None
         return sum(self.breakdown_us.get(p, 0.0) for p in BREAKDOWN_PARTS[3:6])
 
     def latency_as(self, label: str) -> float | None:
@@ -65,6 +71,9 @@ class RunSummary:
     settings: dict[str, Any] = field(default_factory=dict)
     stop_reason: str = ""
     has_windows: bool = False
+    # What was read, for the words on what it does not record: "run" (our results),
+    # "csv" (perf_analyzer's CSV) or "export" (a profile export file).
+    origin: str = "run"
     # What the heading says; a CSV records none of them (started_at: the file's date then).
     model: str = ""
     model_version: str = ""
@@ -110,6 +119,7 @@ def from_result(result: SweepResult, source: str = "") -> RunSummary:
                 client_lag_ms=w.client_lag_ms,
                 avg_latency_us=None if w.avg_latency_ns is None else w.avg_latency_ns / NS_PER_US,
                 spread=(level.spread.throughput, level.spread.latency),
+                server_metrics=w.server_metrics,
                 windows=[
                     WindowPoint(
                         (win.end_ns - first_start) / NS_PER_S,

@@ -23,12 +23,14 @@ from triton_locust.errors import UserError  # noqa: E402
 from triton_locust.pa_flags import add_pa_flags, from_pa_namespace  # noqa: E402
 from triton_locust.server.launcher import free_ports  # noqa: E402
 from triton_user.options import locust_namespace  # noqa: E402
+from triton_user.outputs import DISTRIBUTED_EXPORT  # noqa: E402
+from triton_user.requests.shared_memory import DISTRIBUTED as SHARED_MEMORY_DISTRIBUTED  # noqa: E402
 from triton_user.shape import ConcurrencySweepShape  # noqa: E402
 from triton_user.sweep.cluster import Cluster, ClusterError  # noqa: E402
 from triton_user.sweep.locust_sweep import (  # noqa: E402
-    DISTRIBUTED_RATE,
     LocustSweep,
     PreflightError,
+    check_rate_workers,
 )
 from triton_user.user import TritonUser  # noqa: E402
 
@@ -164,12 +166,15 @@ def run_sweep(args: argparse.Namespace) -> int:
         settings, outputs = from_pa_namespace(args)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
-    if settings.rate_mode and (args.processes or args.master):
-        raise UserError(DISTRIBUTED_RATE)
     outputs = with_default_report(outputs)
+    if outputs.profile_export and (args.processes or args.master):
+        raise UserError(DISTRIBUTED_EXPORT)
+    if settings.shared_memory != "none" and (args.processes or args.master):
+        raise UserError(SHARED_MEMORY_DISTRIBUTED)
     environment = Environment(user_classes=[TritonUser], events=locust.events)
     sweep = LocustSweep(environment, settings, outputs)
     try:
+        check_rate_workers(settings, worker_total(args))  # before any request
         sweep.preflight()
     except PreflightError as exc:
         raise UserError(str(exc)) from exc
@@ -188,6 +193,7 @@ def run_sweep(args: argparse.Namespace) -> int:
         sweep.finished.wait()
     finally:
         cluster.stop() if cluster else runner.quit()
+        sweep.release_regions()  # done on Locust's test_stop already, unless cut short
     return sweep.exit_code
 
 
@@ -199,6 +205,11 @@ def check_cluster_flags(args: argparse.Namespace) -> None:
         )
     if args.expect_workers < 1:
         raise UserError(f"--expect-workers {args.expect_workers}: must be at least 1")
+
+
+def worker_total(args: argparse.Namespace) -> int:
+    """The workers the sweep starts with: --processes, plus --expect-workers with --master."""
+    return (args.processes or 0) + (args.expect_workers if args.master else 0)
 
 
 def make_cluster(args: argparse.Namespace, environment: Environment) -> Cluster | None:

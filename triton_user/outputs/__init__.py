@@ -1,14 +1,18 @@
 """The sweep's outputs, each a listener of its events (triton_user/sweep/events.py): the
 console as perf_analyzer prints it, the result files, the closing recommendation, the
-closing words (files written, exit code), and on a terminal a live status line."""
+closing words (files written, exit code), perf_analyzer's profile export, and on a terminal a
+live status line."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TextIO
 
+from analysis.profile_export import RequestLog
 from analysis.settings import Outputs
 from triton_user.outputs.closing import ClosingOutput
 from triton_user.outputs.console import ConsoleOutput
+from triton_user.outputs.profile_export import DISTRIBUTED_EXPORT, ProfileExportOutput
 from triton_user.outputs.progress import ProgressOutput, wants_status_line
 from triton_user.outputs.recommendation import RecommendationOutput
 from triton_user.outputs.result_files import ResultFiles
@@ -16,9 +20,12 @@ from triton_user.outputs.result_files import ResultFiles
 __all__ = [
     "ClosingOutput",
     "ConsoleOutput",
+    "DISTRIBUTED_EXPORT",
+    "ProfileExportOutput",
     "ProgressOutput",
     "RecommendationOutput",
     "ResultFiles",
+    "request_log_of",
     "standard_outputs",
 ]
 
@@ -37,6 +44,16 @@ def standard_outputs(outputs: Outputs, out: TextIO) -> tuple[list[object], Resul
         ConsoleOutput(out, verbose=outputs.verbose, results_json=outputs.json),
         RecommendationOutput(out, outputs.latency_budget_ms),
         files,
-        ClosingOutput(out, files),
     ]
+    if outputs.profile_export:  # before the closing words, which name it
+        listeners.append(ProfileExportOutput(outputs.profile_export, files))
+    listeners.append(ClosingOutput(out, files))
     return listeners, files
+
+
+def request_log_of(listeners: Iterable[object]) -> RequestLog | None:
+    """Where the recorder must hand every window's requests, if an output wants them."""
+    for listener in listeners:
+        if isinstance(listener, ProfileExportOutput):
+            return listener.request_log
+    return None

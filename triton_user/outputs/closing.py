@@ -105,6 +105,7 @@ def written_lines(files: ResultFiles) -> list[str]:
         o.csv: "perf_analyzer's CSV",
         o.json: "every level and window in full (JSON)",
         o.report: "the report: open it in a browser",
+        o.profile_export: "perf_analyzer's profile export: every request's timestamps",
     }
     width = max(len(p) for p in files.written)
     return ["Results:"] + [f"  {p:<{width}}  {what.get(p, '')}".rstrip() for p in files.written]

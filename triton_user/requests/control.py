@@ -172,3 +172,35 @@ class TritonControl:
             raise ControlError(f"no statistics for model {model!r} on {self.url}")
         # Unspecified version: the one with the most requests is the one perf_analyzer picks.
         return max((ServerStats.from_extension(e) for e in entries), key=lambda s: s.success_count)
+
+    # The system shared-memory extension (--shared-memory system) -------------------------
+    def register_system_shared_memory(self, name: str, key: str, byte_size: int) -> None:
+        """Tell the server of a region: it maps `key` (a POSIX shm name) itself."""
+        self._call(
+            f"registering shared memory region {name!r} with Triton at {self.url}",
+            self._client.register_system_shared_memory,
+            name,
+            key,
+            byte_size,
+            returns_json=False,
+        )
+
+    def unregister_system_shared_memory(self, name: str) -> None:
+        """Forget one region of ours (never every region: other runs may have some)."""
+        self._call(
+            f"unregistering shared memory region {name!r} from Triton at {self.url}",
+            self._client.unregister_system_shared_memory,
+            name,
+            returns_json=False,
+        )
+
+    def system_shared_memory_regions(self) -> list[str]:
+        """The names of the system shared-memory regions the server has registered."""
+        status = self._call(
+            f"shared memory status of Triton at {self.url}",
+            self._client.get_system_shared_memory_status,
+        )
+        # HTTP's JSON is a list of regions; gRPC's a {"regions": {name: region}} map.
+        if isinstance(status, dict):
+            return sorted(status.get("regions", {}))
+        return sorted(str(region["name"]) for region in status)

@@ -1,6 +1,7 @@
 """Input tensors for a model, built from its metadata and config as perf_analyzer builds
 them: random (default) or zero data, a batch dimension when the model batches, --shape for
-dynamic dimensions, --string-length for BYTES."""
+dynamic dimensions, --string-length for BYTES; or the steps of --input-data files, one
+request per batch of steps in the order perf_analyzer sends them (analysis/input_data.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,15 @@ from typing import Any
 import numpy as np
 from tritonclient.utils import triton_to_np_dtype
 
+from analysis.input_data import (
+    DirectorySource,
+    InputDataError,
+    TensorSpec,
+    batch_request,
+    parse_input_data,
+    read_sources,
+    request_starts,
+)
 from triton_user.wire.tensor import Tensor
 
 
@@ -20,13 +30,15 @@ class InputError(ValueError):
 
 @dataclass(frozen=True)
 class ModelSignature:
-    """What we need of a model: its inputs and outputs (name, datatype, dims without the
-    batch dimension) and whether it batches."""
+    """What we need of a model: its inputs (name, datatype, dims without the batch
+    dimension), its outputs' names (and their datatypes and dims, for validation data) and
+    whether it batches."""
 
     name: str
     max_batch_size: int
     inputs: tuple[tuple[str, str, tuple[int, ...]], ...]
     outputs: tuple[str, ...]
+    output_types: tuple[tuple[str, str, tuple[int, ...]], ...] = ()
 
     @classmethod
     def from_metadata(
@@ -46,6 +58,9 @@ class ModelSignature:
             max_batch_size=max_batch,
             inputs=tuple((i["name"], i["datatype"], dims(i)) for i in metadata.get("inputs", [])),
             outputs=tuple(o["name"] for o in metadata.get("outputs", [])),
+            output_types=tuple(
+                (o["name"], o["datatype"], dims(o)) for o in metadata.get("outputs", [])
+            ),
         )
 
 
@@ -60,9 +75,7 @@ def build_inputs(
     """One request's input tensors."""
     shapes = shapes or {}
     _check_batch(signature, batch_size)
-    unknown = set(shapes) - {name for name, _, _ in signature.inputs}
-    if unknown:
-        raise InputError(f"--shape names no input of model {signature.name}: {sorted(unknown)}")
+    _check_shapes(signature, shapes)
     rng = np.random.default_rng(seed)
     tensors = []
     for name, datatype, dims in signature.inputs:
@@ -72,6 +85,88 @@ def build_inputs(
             Tensor(name, datatype, full, _data(datatype, full, input_data, string_length, rng))
         )
     return tensors
+
+
+@dataclass(frozen=True)
+class DataRequest:
+    """One request of --input-data files: its tensors, the outputs its response must carry
+    (validation_data, raw; None: not checked), which steps it sends, and the first of them
+    (its data step, which names its shared-memory regions)."""
+
+    tensors: list[Tensor]
+    expected: Mapping[str, bytes] | None
+    where: str
+    start: int = 0
+
+
+@dataclass(frozen=True)
+class DataFiles:
+    """What the --input-data files gave: the requests they make, in the order each user
+    cycles through them, and how many streams and steps of the first stream they held
+    (JSON files; None for a directory, of which perf_analyzer says nothing)."""
+
+    requests: list[DataRequest]
+    streams_and_steps: tuple[int, int] | None
+
+
+def read_data(
+    signature: ModelSignature,
+    paths: Sequence[str],
+    batch_size: int = 1,
+    shapes: Mapping[str, Sequence[int]] | None = None,
+) -> DataFiles:
+    """The data files' requests: the k-th sends steps k*b .. k*b+b-1 of the first stream
+    (perf_analyzer's UpdateJsonData). Raises InputError naming the file, the step and the
+    input."""
+    shapes = shapes or {}
+    _check_batch(signature, batch_size)
+    _check_shapes(signature, shapes)
+    inputs = [TensorSpec(*spec) for spec in signature.inputs]
+    outputs = [TensorSpec(*spec) for spec in signature.output_types]
+    try:
+        sources = read_sources(paths)
+        data = parse_input_data(sources, inputs, outputs, shapes)
+        steps = data.steps
+        starts = request_starts(len(steps), batch_size)
+        batches = [batch_request(steps, k, batch_size) for k in starts]
+    except InputDataError as exc:
+        raise InputError(str(exc)) from None
+    # The batch dimension leads when the model batches; otherwise -b is 1.
+    lead = (batch_size,) if signature.max_batch_size > 0 else ()
+    requests = [
+        DataRequest(
+            [
+                Tensor(t.name, t.datatype, (*lead, *b.inputs[t.name].shape), b.inputs[t.name].raw)
+                for t in inputs
+            ],
+            b.expected,
+            b.where,
+            start,
+        )
+        for b, start in zip(batches, starts, strict=True)
+    ]
+    from_json = not any(isinstance(s, DirectorySource) for s in sources)
+    return DataFiles(requests, (len(data.streams), len(steps)) if from_json else None)
+
+
+def data_requests(
+    signature: ModelSignature,
+    paths: Sequence[str],
+    batch_size: int = 1,
+    shapes: Mapping[str, Sequence[int]] | None = None,
+) -> list[DataRequest]:
+    """The requests the data files make (read_data's). Raises InputError."""
+    return read_data(signature, paths, batch_size, shapes).requests
+
+
+def _check_shapes(signature: ModelSignature, shapes: Mapping[str, Sequence[int]]) -> None:
+    """--shape names inputs of the model, and fits their dims."""
+    unknown = set(shapes) - {name for name, _, _ in signature.inputs}
+    if unknown:
+        raise InputError(f"--shape names no input of model {signature.name}: {sorted(unknown)}")
+    for name, _, dims in signature.inputs:
+        if name in shapes:
+            _resolve_dims(signature.name, name, dims, shapes[name])
 
 
 def _check_batch(signature: ModelSignature, batch_size: int) -> None:

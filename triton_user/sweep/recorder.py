@@ -15,6 +15,7 @@ import gevent
 import numpy as np
 from gevent import monkey
 
+from analysis.profile_export import RequestLog
 from analysis.records import Records
 from analysis.window import WindowSample
 from triton_user.sweep.busy_meter import BusyMark, LoopLag, busy_share, mark
@@ -49,6 +50,15 @@ class Recorder:
         self._since: BusyMark = mark()
         self._lag = LoopLag()
         self._folder: gevent.Greenlet | None = None
+        self._export: RequestLog | None = None  # --profile-export-file: every request's times
+
+    def keep_requests(self, log: RequestLog) -> None:
+        """Hand each window's successful requests (start and end) to `log` as it is cut:
+        what perf_analyzer's profile export holds. One process only: a Locust worker ships
+        histograms, not requests."""
+        if self._histogram:
+            raise ValueError("a Locust worker's recorder keeps histograms, not requests")
+        self._export = log
 
     def record(self, start_ns: int, end_ns: int, send_ns: int, recv_ns: int, ok: bool) -> None:
         with self._lock:
@@ -97,10 +107,11 @@ class Recorder:
             parts = [self._folded_sample] if self._folded_sample is not None else []
             sample = WindowSample.merge([*parts, this])
         else:
-            records = Records.concat([*self._folded, recent])
-            sample = WindowSample.from_records(
-                records.ended_within(start_ns, end_ns), paced=self.paced
-            )
+            within = Records.concat([*self._folded, recent]).ended_within(start_ns, end_ns)
+            sample = WindowSample.from_records(within, paced=self.paced)
+            if self._export is not None:
+                good = within.ok
+                self._export.add(start_ns, end_ns, within.start_ns[good], within.end_ns[good])
         self._new_window(end_ns)
         now = mark()
         sample = replace(

@@ -13,13 +13,14 @@ from __future__ import annotations
 import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from tritonclient.grpc import service_pb2
 
 from analysis.settings import host_port
 from triton_user.wire.http2 import Http2Connection, Http2Error, encode_headers
 from triton_user.wire.sockets import Backoff, Deadline
-from triton_user.wire.tensor import Tensor
+from triton_user.wire.tensor import Region, Tensor, raw_values
 from triton_user.wire.timing import ErrorLog, Timing, timeout_message
 from triton_user.wire.tls import ClientTls
 
@@ -29,19 +30,41 @@ RETRIES = 2
 
 
 def encode_request(
-    model: str, version: str, inputs: Sequence[Tensor], outputs: Sequence[str]
+    model: str,
+    version: str,
+    inputs: Sequence[Tensor],
+    outputs: Sequence[str],
+    output_regions: Mapping[str, Region] | None = None,
 ) -> bytes:
-    """A serialised ModelInferRequest carrying the tensors as raw contents."""
+    """A serialised ModelInferRequest carrying the tensors as raw contents. An input with a
+    region (--shared-memory) is named by its parameters instead, and has no raw contents;
+    an output in `output_regions` is written there by the server."""
+    output_regions = output_regions or {}
     request = service_pb2.ModelInferRequest(model_name=model, model_version=version)
     for tensor in inputs:
         entry = request.inputs.add()
         entry.name = tensor.name
         entry.datatype = tensor.datatype
         entry.shape.extend(tensor.shape)
-        request.raw_input_contents.append(tensor.raw_bytes())
+        if tensor.region is not None:
+            _point_at(entry.parameters, tensor.region)
+        else:
+            request.raw_input_contents.append(tensor.raw_bytes())
     for name in outputs:
-        request.outputs.add().name = name
+        entry = request.outputs.add()
+        entry.name = name
+        if name in output_regions:
+            _point_at(entry.parameters, output_regions[name])
     return request.SerializeToString()
+
+
+def _point_at(parameters: Any, region: Region) -> None:
+    """A tensor's InferParameter map naming its shared-memory region."""
+    for key, value in region.parameters().items():
+        if isinstance(value, str):
+            parameters[key].string_param = value
+        else:
+            parameters[key].int64_param = value
 
 
 def grpc_message(message: bytes) -> bytes:
@@ -90,6 +113,7 @@ class GrpcInferClient:
             ]
         )
         self._conn: Http2Connection | None = None
+        self._body = b""  # the last response's gRPC message: decoded only on demand
         self._deadline = Deadline(timeout_s, client_io)
         self._backoff = Backoff(client_io)
 
@@ -126,12 +150,18 @@ class GrpcInferClient:
             return self._failed(start, exc, internal=True)
         deadline.disarm()
         self._backoff.succeeded()
+        self._body = response.body
         error = _status(response.headers) or _message_error(response.body)
         if error is not None:
             ErrorLog.note(error)
         end = time.monotonic_ns()
         first = response.first_byte_ns or end
         return Timing(start, end, response.sent_ns - start, end - first, len(response.body), error)
+
+    def last_outputs(self) -> dict[str, bytes]:
+        """The last successful response's outputs, raw (validation data is compared with
+        them). Raises ValueError when the response cannot be decoded."""
+        return response_outputs(self._body)
 
     def _failed(self, start: int, exc: BaseException, internal: bool = False) -> Timing:
         deadline = self._deadline
@@ -150,6 +180,48 @@ class GrpcInferClient:
         if not (isinstance(exc, Http2Error) and exc.keep_connection):
             self._backoff.failed()
         return Timing(start, end, 0, 0, 0, error)
+
+
+# ModelInferResponse's typed fields per datatype, for a server that sends no raw contents.
+_TYPED_CONTENTS = {
+    "BOOL": "bool_contents",
+    "INT8": "int_contents",
+    "INT16": "int_contents",
+    "INT32": "int_contents",
+    "INT64": "int64_contents",
+    "UINT8": "uint_contents",
+    "UINT16": "uint_contents",
+    "UINT32": "uint_contents",
+    "UINT64": "uint64_contents",
+    "FP32": "fp32_contents",
+    "FP64": "fp64_contents",
+    "BYTES": "bytes_contents",
+}
+
+
+def response_outputs(message: bytes) -> dict[str, bytes]:
+    """A unary response's outputs as raw bytes (BYTES: each element after its 4-byte
+    length), from raw_output_contents as Triton sends them, or from typed contents. Raises
+    ValueError."""
+    try:
+        response = service_pb2.ModelInferResponse.FromString(message[5:])
+    except Exception as exc:  # protobuf's DecodeError has no stable import path
+        raise ValueError(f"malformed inference response: {exc}") from None
+    if response.raw_output_contents:
+        if len(response.raw_output_contents) != len(response.outputs):
+            raise ValueError(
+                f"{len(response.outputs)} outputs but {len(response.raw_output_contents)} "
+                "raw contents"
+            )
+        pairs = zip(response.outputs, response.raw_output_contents, strict=True)
+        return {o.name: raw for o, raw in pairs}
+    outputs = {}
+    for o in response.outputs:
+        typed = _TYPED_CONTENTS.get(o.datatype)
+        if typed is None:
+            raise ValueError(f"output {o.name}: datatype {o.datatype} is not supported")
+        outputs[o.name] = raw_values(o.datatype, list(getattr(o.contents, typed)))
+    return outputs
 
 
 def _message_error(body: bytes) -> str | None:

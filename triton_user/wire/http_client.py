@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 from analysis.settings import host_port
 from triton_user.wire.sockets import Backoff, Deadline, connect
-from triton_user.wire.tensor import Tensor
+from triton_user.wire.tensor import Region, Tensor, raw_values
 from triton_user.wire.timing import ErrorLog, Timing, timeout_message
 from triton_user.wire.tls import ClientTls
 
@@ -37,9 +37,14 @@ def encode_request(
     inputs: Sequence[Tensor],
     outputs: Sequence[str],
     headers: Mapping[str, str] | None = None,
+    output_regions: Mapping[str, Region] | None = None,
 ) -> bytes:
-    """The whole HTTP request: binary tensor extension, outputs asked for in binary."""
-    raws = [t.raw_bytes() for t in inputs]
+    """The whole HTTP request: binary tensor extension, outputs asked for in binary. An
+    input with a region (--shared-memory) is named by its parameters and carries no data;
+    an output in `output_regions` is written there by the server and not sent back. A
+    request with no binary part is JSON alone, as tritonclient sends it."""
+    output_regions = output_regions or {}
+    raws = [b"" if t.region else t.raw_bytes() for t in inputs]
     inference_header = json.dumps(
         {
             "inputs": [
@@ -47,20 +52,39 @@ def encode_request(
                     "name": t.name,
                     "shape": list(t.shape),
                     "datatype": t.datatype,
-                    "parameters": {"binary_data_size": len(raw)},
+                    "parameters": (
+                        t.region.parameters() if t.region else {"binary_data_size": len(raw)}
+                    ),
                 }
                 for t, raw in zip(inputs, raws, strict=True)
             ],
-            "outputs": [{"name": o, "parameters": {"binary_data": True}} for o in outputs],
+            "outputs": [
+                {
+                    "name": o,
+                    "parameters": (
+                        output_regions[o].parameters()
+                        if o in output_regions
+                        else {"binary_data": True}
+                    ),
+                }
+                for o in outputs
+            ],
         },
         separators=(",", ":"),
     ).encode()
     body = inference_header + b"".join(raws)
+    binary = not inputs or any(t.region is None for t in inputs)
     lines = [
         f"POST {model_path(model, version)}/infer HTTP/1.1",
         f"Host: {host}",
-        "Content-Type: application/octet-stream",
-        f"Inference-Header-Content-Length: {len(inference_header)}",
+        *(
+            [
+                "Content-Type: application/octet-stream",
+                f"Inference-Header-Content-Length: {len(inference_header)}",
+            ]
+            if binary
+            else ["Content-Type: application/json"]
+        ),
         f"Content-Length: {len(body)}",
         *(f"{k}: {v}" for k, v in (headers or {}).items()),
     ]
@@ -84,6 +108,8 @@ class HttpInferClient:
         self._tls = tls
         self._sock: socket.socket | None = None
         self._buf = bytearray()
+        # The last response's body and inference header length: decoded only on demand.
+        self._body, self._json_length = b"", None
         self._deadline = Deadline(timeout_s, client_io)
         self._backoff = Backoff(client_io)
 
@@ -148,11 +174,17 @@ class HttpInferClient:
             self.close()
         if status != 200:
             return _failed(start, sent, first, _error_message(status, body))
+        self._body, self._json_length = body, json_length
         error = _check_inference_header(body[:json_length] if json_length is not None else body)
         if error is not None:
             ErrorLog.note(error)
         end = time.monotonic_ns()
         return Timing(start, end, sent - start, end - first, len(body), error)
+
+    def last_outputs(self) -> dict[str, bytes]:
+        """The last successful response's outputs, raw (validation data is compared with
+        them). Raises ValueError when the response cannot be decoded."""
+        return response_outputs(self._body, self._json_length)
 
     def _fill(self, sock: socket.socket) -> int:
         """Block for the next bytes of the response; returns when they arrived."""
@@ -260,6 +292,25 @@ def _failed(start: int, sent: int, first: int, error: str) -> Timing:
     ErrorLog.note(error)
     end = time.monotonic_ns()
     return Timing(start, end, sent - start, end - first, 0, error)
+
+
+def response_outputs(body: bytes, json_length: int | None) -> dict[str, bytes]:
+    """An inference response's outputs as raw bytes, as the binary tensor extension carries
+    them (BYTES: each element after its 4-byte length); outputs sent as JSON "data" are
+    converted to that form. Raises ValueError."""
+    header = json.loads(body[:json_length] if json_length is not None else body)
+    offset = json_length if json_length is not None else len(body)
+    outputs = {}
+    for output in header.get("outputs", []):
+        size = (output.get("parameters") or {}).get("binary_data_size")
+        if size is not None:
+            if offset + size > len(body):
+                raise ValueError(f"output {output['name']}: binary data past the body's end")
+            outputs[output["name"]] = body[offset : offset + size]
+            offset += size
+        else:
+            outputs[output["name"]] = raw_values(output["datatype"], output.get("data", []))
+    return outputs
 
 
 def _check_inference_header(header: bytes) -> str | None:
