@@ -2,7 +2,8 @@
 taken during a window, and their aggregates per GPU (metrics_manager.cc, inference_profiler.cc
 MergeMetrics): the average utilisation and power, the highest memory used, the first total
 memory seen. Beyond perf_analyzer, Triton's CPU figures (a CPU-only server has no others),
-aggregated the same way: average utilisation, highest memory used, first total.
+aggregated the same way: average utilisation, highest memory used, highest total (Triton
+says 0 until its first CPU poll).
 
 Pure: the text is fetched at the I/O edge (triton_user/requests/metrics.py) and parsed here
 with prometheus_client's parser of the exposition format."""
@@ -210,7 +211,9 @@ class ServerMetrics:
 
     @property
     def cpu_memory_total_bytes(self) -> int | None:
-        return first_per_gpu(_one(s.cpu_memory_total_bytes) for s in self.scrapes).get("")
+        # The highest, not the first: Triton reports 0 until its first CPU poll, which a
+        # scrape right after the server starts can see.
+        return max_per_gpu(_one(s.cpu_memory_total_bytes) for s in self.scrapes).get("")
 
     @property
     def gpu_count(self) -> int:

@@ -3,6 +3,8 @@ run; prints per concurrency both throughputs and p50/p95 latencies and their rat
 
     python bench/compare_perf_analyzer.py                 # sleep_5ms, 1:4, HTTP and gRPC
     python bench/compare_perf_analyzer.py -m identity_fp32 --protocols http -p 2000
+    python bench/compare_perf_analyzer.py -m input_check --shape INPUT0:4 \
+        --input-data bench/data/input_check_every_form.json        # each data file form
     python bench/compare_perf_analyzer.py --collect-metrics   # both scrape Triton's metrics
     python bench/compare_perf_analyzer.py --shared-memory system  # tensors in shared memory
 
@@ -88,6 +90,12 @@ def compare(args: argparse.Namespace, protocol: str, url: str, work: Path) -> li
         "-s",
         str(args.stability_percentage),
     ]
+    for data in args.input_data:
+        flags += ["--input-data", data]
+    for shape in args.shape:
+        flags += ["--shape", shape]
+    if args.use_async:
+        flags += ["--async", "--max-threads", str(args.max_threads)]
     if args.shared_memory != "none":  # the server must be on this machine (the embedded one)
         flags += ["--shared-memory", args.shared_memory]
     if args.collect_metrics:  # perf_analyzer writes its metrics with --verbose-csv only
@@ -236,6 +244,12 @@ def main() -> int:
         choices=("none", "system"),
         help="both tools put the tensors in system shared memory registered with the server",
     )
+    parser.add_argument(
+        "--input-data", action="append", default=[], help="a data FILE|DIR for both (repeatable)"
+    )
+    parser.add_argument("--shape", action="append", default=[], help="NAME:DIMS (repeatable)")
+    parser.add_argument("--async", dest="use_async", action="store_true", help="both --async")
+    parser.add_argument("--max-threads", type=int, default=16, help="with --async")
     parser.add_argument("--http-url")
     parser.add_argument("--grpc-url")
     parser.add_argument("--work-dir", help="keep both tools' CSVs and logs here")

@@ -139,15 +139,18 @@ def test_a_malformed_metric_line_is_a_value_error_naming_the_format():
 # -- aggregation -----------------------------------------------------------------------------
 
 
-def test_cpu_figures_aggregate_as_perf_analyzers_gpu_ones_average_max_first():
+def test_cpu_figures_aggregate_as_perf_analyzers_gpu_ones_average_max_max():
     m = ServerMetrics(tuple(scrape(i, at_ns=i) for i in range(3)))
     utils = [plain_value(p, "nv_cpu_utilization") for p in SCRAPES]
     used = [int(plain_value(p, "nv_cpu_memory_used_bytes")) for p in SCRAPES]
     total = [int(plain_value(p, "nv_cpu_memory_total_bytes")) for p in SCRAPES]
     assert m.cpu_utilization == (utils[0] + utils[1] + utils[2]) / 3  # summed in scrape order
     assert m.cpu_memory_used_bytes == max(used)
-    assert m.cpu_memory_total_bytes == total[0]
+    assert m.cpu_memory_total_bytes == max(total)
     assert m.gpu_count == 0
+    # Right after the server starts Triton says 0 until its first CPU poll.
+    unpolled = replace(scrape(0, at_ns=0), cpu_memory_total_bytes=0)
+    assert ServerMetrics((unpolled, scrape(1, at_ns=1))).cpu_memory_total_bytes == total[1]
 
 
 def test_merge_metrics_as_perf_analyzers_test_all_metrics_present():

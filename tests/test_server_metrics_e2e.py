@@ -1,13 +1,14 @@
-"""--collect-metrics against the real embedded server, beside NVIDIA's perf_analyzer 2.51
-(../shared/tools/reference-perf-analyzer, or $REFERENCE_PA) run with the same flags: the
-same console block and CSV header, our CPU figures after them; the metrics endpoint
+"""--collect-metrics against the real embedded server, beside what NVIDIA's perf_analyzer
+2.51 printed and wrote with the same flags against the same server (tests/data/
+pa_collect_metrics.*, recorded once from the real binary: a CI clone may not have it;
+bench/compare_perf_analyzer.py --collect-metrics runs both live): the same console block
+and CSV header, our CPU figures after them; the metrics endpoint
 unreachable before any load is one line, and failing mid-sweep is counted, not fatal."""
 
 from __future__ import annotations
 
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -25,9 +26,7 @@ from triton_user.requests.metrics import MetricsScraper
 
 pytestmark = pytest.mark.server
 
-PA = Path(
-    os.environ.get("REFERENCE_PA", REPO.parent / "shared" / "tools" / "reference-perf-analyzer")
-)
+PA_RECORDED = REPO / "tests" / "data" / "pa_collect_metrics"
 FAST = ["-p", "300", "-r", "6"]
 GPU_WARNINGS = [
     f"WARNING: Unable to parse '{name}' metric."
@@ -50,12 +49,6 @@ def csv_header(path: Path) -> list[str]:
         return next(csv.reader(f))
 
 
-def perf_analyzer(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    if not PA.exists():
-        pytest.fail(f"NVIDIA's perf_analyzer is needed here: {PA} (or set $REFERENCE_PA)")
-    return subprocess.run(
-        [str(PA), *args], capture_output=True, text=True, timeout=timeout, cwd=REPO
-    )
 
 
 def prometheus_block(stdout: str) -> list[str]:
@@ -88,9 +81,10 @@ def test_a_sweep_writes_perf_analyzers_metrics_and_the_cpus(triton_server, tmp_p
         "100",
         "--verbose-csv",
     ]
-    ours_csv, ours_json, pa_csv = tmp_path / "ours.csv", tmp_path / "ours.json", tmp_path / "pa.csv"
-    pa = perf_analyzer(*flags, "-f", str(pa_csv))
-    assert pa.returncode == 0, pa.stderr
+    ours_csv, ours_json = tmp_path / "ours.csv", tmp_path / "ours.json"
+    pa_csv = PA_RECORDED.with_suffix(".csv")
+    pa_stdout = PA_RECORDED.with_suffix(".stdout").read_text()
+    pa_stderr = PA_RECORDED.with_suffix(".stderr").read_text()
     run = profile(*flags, "-f", str(ours_csv), "--json", str(ours_json))
     levels = load_levels(ours_json)
     assert run.returncode == expected_exit(levels), run.stderr[-2000:]
@@ -110,7 +104,7 @@ def test_a_sweep_writes_perf_analyzers_metrics_and_the_cpus(triton_server, tmp_p
 
     # The console: perf_analyzer's block line for line (no GPU: its four headings alone),
     # then the CPU's; its warnings on stderr once, as perf_analyzer gives them.
-    pa_block = prometheus_block(pa.stdout)
+    pa_block = prometheus_block(pa_stdout)
     ours = prometheus_block(run.stdout)
     assert ours[: len(pa_block)] == pa_block
     cpu_lines = ours[len(pa_block) :]
@@ -121,7 +115,7 @@ def test_a_sweep_writes_perf_analyzers_metrics_and_the_cpus(triton_server, tmp_p
     ]
     assert run.stdout.count("  Server Prometheus Metrics: ") == len(levels) == 2
     for warning in GPU_WARNINGS:
-        assert pa.stderr.splitlines().count(warning) == 1
+        assert pa_stderr.splitlines().count(warning) == 1
         assert run.stderr.splitlines().count(warning) == 1
 
     # The JSON: every window has its scrapes, every level their aggregates; the CSV and the

@@ -6,10 +6,12 @@ to that hub; a user's request waits on its thread's event loop, not in a thread 
 Placement mirrors perf_analyzer's ConcurrencyManager::ReconfigThreads: a new thread while
 there are fewer than --max-threads and every thread already holds a user, else the thread
 with the fewest users; N users over T threads is N // T each, the first N % T one more.
-Threads, as perf_analyzer's, live as long as the process and are reused by later levels."""
+Threads, as perf_analyzer's, live as long as the process and are reused by later levels;
+they are ended at its exit, before the interpreter's shutdown."""
 
 from __future__ import annotations
 
+import atexit
 import collections
 from collections.abc import Callable
 from dataclasses import replace
@@ -27,6 +29,8 @@ _start_thread = monkey.get_original("_thread", "start_new_thread")
 _allocate_lock = monkey.get_original("_thread", "allocate_lock")
 # What `top -H` and /proc/PID/task/*/comm show for the threads: at most 15 bytes.
 THREAD_NAME = "tl-async-{}"
+# How long the process's exit waits for each thread's loop to end.
+CLOSE_S = 5.0
 
 
 class HubThread:
@@ -40,6 +44,8 @@ class HubThread:
         self._inbox: collections.deque[Callable[[], None]] = collections.deque()
         self._wake: object | None = None
         self._failed: BaseException | None = None
+        self._running = _allocate_lock()  # held while the thread runs
+        self._running.acquire()
         ready = _allocate_lock()
         ready.acquire()
         _start_thread(self._run, (ready,))
@@ -52,18 +58,29 @@ class HubThread:
         self._inbox.append(body)
         self._wake.send()  # type: ignore[attr-defined]
 
+    def close(self, timeout_s: float = CLOSE_S) -> None:
+        """End this thread's loop and the thread. Called at the process's exit: a hub
+        thread still running while the interpreter shuts down crashes it (SIGSEGV)."""
+        if self._wake is not None and self._running.locked():
+            self.spawn(lambda: gevent.get_hub().loop.break_())
+            self._running.acquire(True, timeout_s)
+
     def _run(self, ready: Any) -> None:
         try:
-            name_this_thread(THREAD_NAME.format(self.index))
-            hub = gevent.get_hub()  # this thread's own: created here, on first use
-            self._wake = hub.loop.async_()
-            self._wake.start(self._take_inbox)  # type: ignore[attr-defined]
-        except BaseException as exc:  # said by the thread that waits for this one
-            self._failed = exc
-            return
+            try:
+                name_this_thread(THREAD_NAME.format(self.index))
+                hub = gevent.get_hub()  # this thread's own: created here, on first use
+                self._wake = hub.loop.async_()
+                self._wake.start(self._take_inbox)  # type: ignore[attr-defined]
+            except BaseException as exc:  # said by the thread that waits for this one
+                self._failed = exc
+                return
+            finally:
+                ready.release()
+            hub.join()  # the loop runs while the watcher is started: until close()
+            hub.destroy(destroy_loop=True)
         finally:
-            ready.release()
-        hub.join()  # the loop runs while the watcher is started: as long as the process
+            self._running.release()
 
     def _take_inbox(self) -> None:
         inbox = self._inbox
@@ -94,6 +111,10 @@ class HubThreads:
     def leave(self, thread: HubThread) -> None:
         thread.users -= 1
 
+    def close(self) -> None:
+        for thread in self.threads:
+            thread.close()
+
 
 def hub_threads(environment: Environment, max_threads: int) -> HubThreads:
     """The process's HubThreads, made on first use (users start one at a time, on Locust's
@@ -102,6 +123,7 @@ def hub_threads(environment: Environment, max_threads: int) -> HubThreads:
     if threads is None:
         threads = HubThreads(max_threads)
         environment.triton_hub_threads = threads  # type: ignore[attr-defined]
+        atexit.register(threads.close)
     return threads
 
 
