@@ -151,6 +151,9 @@ class SweepDriver:
                 concurrency, windows, Verdict.INTERRUPTED, self._remeasured
             )
             raise
+        finally:  # however the level ends, a dead server included: no scraper left behind
+            if self.metrics is not None:
+                self.metrics.stop()
 
     def _measure_windows(self, concurrency: float, windows: list[Window]) -> LevelResult:
         self._start_level(concurrency)
@@ -211,8 +214,6 @@ class SweepDriver:
             verdict = assess(windows, rule)
             self.events.window_measured(concurrency, len(windows), window, verdict)
             start, stats = end, new_stats
-        if self.metrics is not None:
-            self.metrics.stop()
         return self._level(concurrency, windows, verdict, self._remeasured)
 
     def _level(
