@@ -286,3 +286,16 @@ def test_locust_f_takes_the_same_options(triton_server, tmp_path):
     settings = json.loads(out_json.read_text())["settings"]
     assert (settings["collect_metrics"], settings["metrics_interval_ms"]) == (True, 200)
     assert levels[0]["merged"]["server_metrics"]["cpu_memory_total_bytes"] > 0
+
+
+def test_the_embedded_server_is_scraped_on_its_own_metrics_port(tmp_path):
+    # Its ports are free ones, not 8002: the default URL must follow the server we started.
+    out_json = tmp_path / "perf.json"
+    run = profile(
+        "--embedded-server", "-m", "sleep_5ms", "--concurrency-range", "1", *FAST,
+        "-s", "100", "--collect-metrics", "--json", str(out_json),
+    )  # fmt: skip
+    (level,) = load_levels(out_json)
+    assert run.returncode == expected_exit([level]), run.stderr[-2000:]
+    assert level["merged"]["server_metrics"]["failed_scrapes"] == 0
+    assert level["merged"]["server_metrics"]["scrapes"] >= 1

@@ -127,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
                 args.url = (
                     server.grpc_url if str(args.protocol).lower() == "grpc" else server.http_url
                 )
+            if args.collect_metrics and not args.metrics_url:  # its port is not 8002
+                args.metrics_url = server.metrics_url
             code = run_sweep(args)
     except ServerStartError as exc:
         raise UserError(f"embedded server: {exc}") from exc
