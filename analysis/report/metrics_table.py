@@ -14,7 +14,8 @@ NOTE = (
     "Scraped from Triton's Prometheus endpoint while each level ran, over the windows the "
     "level reports, aggregated as perf_analyzer aggregates its GPU figures: the average "
     "utilisation and power, the highest memory used, the first total seen. Triton's CPU "
-    "figures are its machine's."
+    "figures are its machine's, aggregated alike but for the total: the highest seen (Triton "
+    "says 0 before its first CPU poll)."
 )
 
 
