@@ -13,6 +13,7 @@ from analysis.server_metrics import MAX_GPUS_ON_CONSOLE, ServerMetrics
 from analysis.server_stats import ServerStats
 from analysis.settings import SweepSettings
 from analysis.stabiliser import Verdict, spread
+from analysis.statistics import STREAM_PERCENTILES
 from analysis.window import Window
 
 # Above this share of one CPU the load generator, not the server, may set the pace.
@@ -45,12 +46,13 @@ def data_read_line(streams: int, steps: int) -> str:
     return line + "."
 
 
-def settings_block(settings: SweepSettings) -> str:
-    """The "*** Measurement Settings ***" block, ending with its blank line."""
+def settings_block(settings: SweepSettings, decoupled: bool = False) -> str:
+    """The "*** Measurement Settings ***" block, ending with its blank line; `decoupled`:
+    the model is (perf_analyzer reads its config first)."""
     lines = [
         "*** Measurement Settings ***",
         f"  Batch size: {settings.batch_size}",
-        "  Service Kind: Triton",
+        "  Service Kind: TRITON",
         # "stabilization", "Stabilizing": perf_analyzer's own (American) wording, which
         # scripts match; our identifiers spell it the British way.
         f'  Using "{settings.measurement_mode}" mode for stabilization',
@@ -74,7 +76,10 @@ def settings_block(settings: SweepSettings) -> str:
     if settings.search == "binary":
         lines.append("  Using Binary Search algorithm")
     calls = "asynchronous" if settings.calls == "async" else "synchronous"
-    lines += [f"  Using {calls} calls for inference", ""]
+    lines.append(f"  Using {calls} calls for inference")
+    if decoupled:  # its words, though its latency is to the last response
+        lines.append("  Detected decoupled model, using the first response for measuring latency")
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -126,9 +131,11 @@ def level_block(
     settings: SweepSettings,
     protocol_detail: bool = True,
     verbose: bool = False,
+    decoupled: bool = False,
 ) -> str:
     """What perf_analyzer prints after "Request concurrency: N", then our own lines.
-    protocol_detail is perf_analyzer's include_lib_stats: the "Avg HTTP/gRPC time" line."""
+    protocol_detail is perf_analyzer's include_lib_stats: the "Avg HTTP/gRPC time" line,
+    which it leaves out for a decoupled model (whose Response Throughput it prints)."""
     if level.verdict is Verdict.OVER_THRESHOLD:
         limit = _ms(settings.latency_threshold_ms)
         return f"Measured latency went over the set limit of {limit} msec. "
@@ -139,7 +146,8 @@ def level_block(
     merged = level.merged
     if merged is None or merged.request_count == 0:
         return "\n".join([NO_VALID_REQUESTS, *_our_lines(level, settings)])
-    lines = ["  Client: ", *client_lines(merged, settings, protocol_detail, verbose)]
+    detail = protocol_detail and not decoupled
+    lines = ["  Client: ", *client_lines(merged, settings, detail, verbose, decoupled)]
     if merged.server is not None:
         lines += ["  Server: ", *server_lines(merged.server)]
     if settings.collect_metrics:
@@ -150,21 +158,30 @@ def level_block(
 
 
 def client_lines(
-    w: Window, settings: SweepSettings, protocol_detail: bool = True, verbose: bool = False
+    w: Window,
+    settings: SweepSettings,
+    protocol_detail: bool = True,
+    verbose: bool = False,
+    decoupled: bool = False,
 ) -> list[str]:
-    """ReportClientSideStats for a synchronous, non-decoupled, non-sequence model."""
+    """ReportClientSideStats; its "Sequence count" line for a sequence model only."""
     lines = [f"    Request count: {w.request_count}"]
-    throughput = fmt(w.throughput)
+    number = fmt
     if settings.rate_mode and w.late_share * 100 > DELAY_PCT_THRESHOLD:
-        # perf_analyzer's lines, std::fixed with 2 decimals: its Throughput line after them
-        # inherits that format.
+        # perf_analyzer's lines, std::fixed with 2 decimals: its seq/sec and Throughput
+        # after them inherit that format.
         lines += [
             f"    Avg send request rate: {w.send_rate:.2f} infer/sec",
             "    [WARNING] triton-locust was not able to keep up with the desired request "
             f"rate. {w.late_share * 100:.2f}% of the requests were delayed. ",
         ]
-        throughput = f"{w.throughput:.2f}"
-    lines.append(f"    Throughput: {throughput} infer/sec")
+        number = _fixed2
+    if w.sequence_count is not None:
+        per_sec = number(w.sequence_per_sec)
+        lines.append(f"    Sequence count: {w.sequence_count} ({per_sec} seq/sec)")
+    lines.append(f"    Throughput: {number(w.throughput)} infer/sec")
+    if decoupled:  # perf_analyzer's unit for it, "infer/sec", though it counts responses
+        lines.append(f"    Response Throughput: {fmt(w.response_throughput)} infer/sec")
     if settings.percentile is None:
         avg_us = whole_us(w.avg_latency_ns or 0)
         lines.append(f"    Avg latency: {avg_us} usec (standard deviation {_std(w)} usec)")
@@ -174,6 +191,11 @@ def client_lines(
     # perf_analyzer prints this line even when it has no detail to put on it.
     lines.append("    " + (_client_split(w, settings.protocol, verbose) if protocol_detail else ""))
     return lines
+
+
+def _fixed2(x: float) -> str:
+    """A double after std::fixed << std::setprecision(2)."""
+    return f"{x:.2f}"
 
 
 def _std(w: Window) -> int:
@@ -258,6 +280,8 @@ def _our_lines(level: LevelResult, settings: SweepSettings) -> list[str]:
     merged = level.merged
     if settings.rate_mode and merged is not None and merged.request_count:
         lines += rate_lines(merged, level.request_rate)
+    if merged is not None and merged.streamed:
+        lines += stream_lines(merged)
     failed = [w.error_count for w in level.windows if w.error_count]
     if failed:
         reported = f", {merged.error_count} in the reported windows" if merged is not None else ""
@@ -287,6 +311,29 @@ def _our_lines(level: LevelResult, settings: SweepSettings) -> list[str]:
             f"({_load_figures(merged)}). The results may not be accurate."
         )
     return lines
+
+
+def stream_lines(w: Window) -> list[str]:
+    """Ours (--streaming): responses per request, and the latency to each request's first
+    response and between its responses, which perf_analyzer measures but does not print."""
+    per_request = w.response_count / w.request_count if w.request_count else 0.0
+    return [
+        f"  Streaming: {w.response_count} responses ({per_request:.4g} per request, "
+        f"{fmt(w.response_throughput)} responses/sec)",
+        f"    First response latency: {_percentile_words(w.first_response_percentiles_ns)}",
+        f"    Inter-response latency: {_percentile_words(w.inter_response_percentiles_ns)}",
+    ]
+
+
+def _percentile_words(percentiles_ns: dict[int, int]) -> str:
+    """p50, p95 and p99 in usec ("none" when no request had such a response)."""
+    if not percentiles_ns:
+        return "none"
+    return ", ".join(
+        f"p{p} {whole_us(percentiles_ns[p])} usec"
+        for p in STREAM_PERCENTILES
+        if p in percentiles_ns
+    )
 
 
 def _failed_scrapes_lines(level: LevelResult) -> list[str]:

@@ -49,6 +49,18 @@ CPU_METRIC_COLUMNS: tuple[str, ...] = (
 )
 
 
+# A decoupled model: perf_analyzer's column after "Inferences/Second" (responses per second).
+RESPONSE_THROUGHPUT_COLUMN = "Response Throughput"
+# --streaming with --verbose-csv: ours, after every other appended column.
+STREAM_COLUMNS: tuple[str, ...] = (
+    "First Response p50 latency",
+    "First Response p95 latency",
+    "Inter-Response p50 latency",
+    "Inter-Response p95 latency",
+)
+STREAM_COLUMN_PERCENTILES: tuple[int, ...] = (50, 95)
+
+
 def scheduled_column(p: int) -> str:
     return f"Scheduled p{p} latency"
 
@@ -59,10 +71,16 @@ def header(
     stabilises_on_average: bool,
     request_rate: bool = False,
     metrics: bool = False,
+    decoupled: bool = False,
+    streamed: bool = False,
 ) -> list[str]:
     """The header row for the given percentile columns (sorted, as perf_analyzer's std::map);
-    `metrics`: --collect-metrics (its columns come with `verbose` only, as perf_analyzer's)."""
+    `metrics`: --collect-metrics (its columns come with `verbose` only, as perf_analyzer's);
+    `decoupled`: the model is (Response Throughput); `streamed`: --streaming (ours, with
+    `verbose` only)."""
     leading = [REQUEST_RATE_COLUMN, *LEADING_COLUMNS[1:]] if request_rate else LEADING_COLUMNS
+    if decoupled:
+        leading = [*leading[:2], RESPONSE_THROUGHPUT_COLUMN, *leading[2:]]
     cols = list(leading) + [percentile_column(p) for p in sorted(percentiles)]
     if verbose:
         if stabilises_on_average:
@@ -74,4 +92,6 @@ def header(
             cols += [scheduled_column(p) for p in SCHEDULED_PERCENTILES] + [LATE_COLUMN]
         if metrics:
             cols.extend(CPU_METRIC_COLUMNS)
+        if streamed:
+            cols.extend(STREAM_COLUMNS)
     return cols

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from pathlib import Path
 
 from analysis.atomic_write import write_text
-from analysis.csv_columns import SCHEDULED_PERCENTILES, header
+from analysis.csv_columns import SCHEDULED_PERCENTILES, STREAM_COLUMN_PERCENTILES, header
+from analysis.model_config import is_decoupled
 from analysis.pa_arithmetic import client_split_us, fmt, server_columns_us, whole_us
 from analysis.results import LevelResult, SweepResult
 from analysis.server_metrics import ServerMetrics
@@ -23,10 +25,17 @@ def _row(
     verbose: bool,
     on_average: bool,
     metrics: bool = False,
+    decoupled: bool = False,
+    streamed: bool = False,
 ) -> list[object]:
     # perf_analyzer writes the rate as an ofstream writes a double (6 significant digits).
     load = level.concurrency if level.request_rate is None else fmt(level.request_rate)
-    row: list[object] = [load, fmt(w.throughput), whole_us(w.avg_send_ns)]
+    if decoupled:  # perf_analyzer has no client library figures for it: 0 (include_lib_stats)
+        w = replace(w, avg_send_ns=0, avg_recv_ns=0)
+    row: list[object] = [load, fmt(w.throughput)]
+    if decoupled:
+        row.append(fmt(w.response_throughput))
+    row.append(whole_us(w.avg_send_ns))
     row += server_columns_us(w)
     row.append(whole_us(w.avg_recv_ns))
     row += [whole_us(w.percentiles_ns[p]) for p in percentiles]
@@ -34,7 +43,8 @@ def _row(
         split = client_split_us(w)
         if on_average:
             row.append(split.request_us)
-        row += [split.send_us + split.recv_us, split.response_wait_us]
+        # A decoupled model's response wait is 0 in perf_analyzer's CSV: no library figures.
+        row += [split.send_us + split.recv_us, 0 if decoupled else split.response_wait_us]
         server_metrics = w.server_metrics or ServerMetrics()
         if metrics:
             row += gpu_metric_cells(server_metrics)
@@ -43,7 +53,19 @@ def _row(
             row.append(w.late_count)
         if metrics:
             row += cpu_metric_cells(server_metrics)
+        if streamed:
+            row += [
+                _us_or_empty(w.first_response_percentiles_ns, p) for p in STREAM_COLUMN_PERCENTILES
+            ]
+            row += [
+                _us_or_empty(w.inter_response_percentiles_ns, p) for p in STREAM_COLUMN_PERCENTILES
+            ]
     return row
+
+
+def _us_or_empty(percentiles_ns: dict[int, int], p: int) -> object:
+    """A streaming percentile in whole usec; empty when no request had such a response."""
+    return whole_us(percentiles_ns[p]) if p in percentiles_ns else ""
 
 
 def gpu_metric_cells(m: ServerMetrics) -> list[str]:
@@ -82,9 +104,14 @@ def csv_text(result: SweepResult, verbose: bool = False) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     metrics = settings.collect_metrics
-    writer.writerow(header(percentiles, verbose, on_average, settings.rate_mode, metrics))
+    decoupled, streamed = is_decoupled(result.model_config), settings.streaming
+    writer.writerow(
+        header(percentiles, verbose, on_average, settings.rate_mode, metrics, decoupled, streamed)
+    )
     for level, merged in _by_throughput(result.reported_levels):
-        writer.writerow(_row(merged, level, percentiles, verbose, on_average, metrics))
+        writer.writerow(
+            _row(merged, level, percentiles, verbose, on_average, metrics, decoupled, streamed)
+        )
     return out.getvalue()
 
 

@@ -23,7 +23,9 @@ _SUB = 1 << SUB_BITS
 # other's histograms silently wrong, so a worker of another version is refused when it
 # connects (triton_user/sweep/window_channel.py) and a payload of another is never merged.
 # 2: the window reply carries request-rate mode's figures, and the master sends rate shares.
-WIRE_VERSION = 2
+# 3: it carries --streaming's response count and first- and inter-response histograms.
+# 4: it carries a sequence model's sequence count.
+WIRE_VERSION = 4
 
 
 class WireVersionError(ValueError):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from analysis.pacer import DISTRIBUTIONS, IntervalsPacer, read_intervals
+from analysis.periodic import periodic_from_values
 from analysis.server_metrics import (
     DEFAULT_METRICS_INTERVAL_MS,
     default_metrics_url,
@@ -23,11 +24,14 @@ from analysis.settings import (
     CLIENT_IO,
     DEFAULT_MAX_THREADS,
     DEFAULT_PORTS,
+    DEFAULT_SEQUENCE_ID_RANGE,
+    DEFAULT_SEQUENCE_LENGTH,
     MEASUREMENT_MODES,
     PROTOCOLS,
     SHARED_MEMORY,
     Outputs,
     RateSettings,
+    SequenceSettings,
     SweepSettings,
     TlsSettings,
     check_tls,
@@ -37,6 +41,7 @@ from analysis.settings import (
     parse_input_data,
     parse_range,
     parse_rate_range,
+    parse_sequence_id_range,
     parse_shapes,
 )
 
@@ -160,11 +165,40 @@ FLAGS: tuple[Flag, ...] = (
         metavar="FILE",
     ),
     Flag(
+        ("--periodic-concurrency-range",),
+        "--periodic-concurrency-range",
+        "periodic_concurrency_range",
+        "START:END[:STEP]: START requests, then STEP more each time every request sent has "
+        "had --request-period responses, END in all; each request sent once, on a stream of "
+        "its own (needs --streaming and --profile-export-file, the one result: no windows)",
+        metavar="START:END:STEP",
+    ),
+    Flag(
+        ("--request-period",),
+        "--request-period",
+        "request_period",
+        "with --periodic-concurrency-range: the responses each request must have had before "
+        "STEP more are sent (default 10)",
+        type=int,
+        metavar="N",
+    ),
+    Flag(
         ("-a", "--async"),
         "--async",
         "async_calls",
-        "concurrency mode: the requests in flight wait on the event loops of at most "
-        "--max-threads OS threads, not in a thread each",
+        "the requests in flight wait on the event loops of at most --max-threads OS threads, "
+        "not in a thread each; at a request rate each request leaves at its time however "
+        "many are in flight",
+        default=False,
+        type=None,
+        action="store_true",
+    ),
+    Flag(
+        ("--streaming",),
+        "--streaming",
+        "streaming",
+        "gRPC bidirectional streaming: one stream per user, each request's responses read "
+        "until its final one (decoupled models); implies --async, as in perf_analyzer",
         default=False,
         type=None,
         action="store_true",
@@ -185,7 +219,7 @@ FLAGS: tuple[Flag, ...] = (
         "max_threads",
         "request-rate mode: the users (threads) that can hold requests in flight; a request "
         "due while all are busy leaves late (default 4). --async: the OS threads the requests "
-        "wait in (default: 16, or END if above)",
+        "wait in (default 4 at a rate; with --concurrency-range 16, or END if above)",
         type=int,
         metavar="N",
     ),
@@ -281,6 +315,52 @@ FLAGS: tuple[Flag, ...] = (
         "length of random strings for BYTES inputs",
         default=128,
         type=int,
+    ),
+    Flag(
+        ("--sequence-length",),
+        "--sequence-length",
+        "sequence_length",
+        "sequence models: the base number of requests of a sequence, varied by "
+        "--sequence-length-variation (default 20; with --input-data streams: each stream's "
+        "length)",
+        type=int,
+        metavar="N",
+    ),
+    Flag(
+        ("--sequence-length-variation",),
+        "--sequence-length-variation",
+        "sequence_length_variation",
+        "sequence models: each sequence's length is within +/- this percent of --sequence-length",
+        default=20.0,
+        type=float,
+        metavar="PERCENT",
+    ),
+    Flag(
+        ("--sequence-id-range",),
+        "--sequence-id-range",
+        "sequence_id_range",
+        "sequence models: correlation IDs from START up to END (excluded), wrapping; no END: "
+        "UINT32_MAX IDs from START (default 1)",
+        metavar="START[:END]",
+    ),
+    Flag(
+        ("--num-of-sequences",),
+        "--num-of-sequences",
+        "num_of_sequences",
+        "sequence models in request-rate mode: the sequences the paced requests are spread over",
+        default=4,
+        type=int,
+        metavar="N",
+    ),
+    Flag(
+        ("--serial-sequences",),
+        "--serial-sequences",
+        "serial_sequences",
+        "sequence models in request-rate mode: at most one request in flight per sequence, "
+        "each user's sequences taken in turn (not at random)",
+        default=False,
+        type=None,
+        action="store_true",
     ),
     Flag(
         ("--shared-memory",),
@@ -424,8 +504,7 @@ FLAGS: tuple[Flag, ...] = (
         ("--ssl-grpc-root-certifications-file",),
         "--ssl-grpc-root-certifications-file",
         "ssl_grpc_root_certifications_file",
-        "PEM file of the CAs the server's certificate is checked against (default: the "
-        "system's)",
+        "PEM file of the CAs the server's certificate is checked against (default: the system's)",
         metavar="FILE",
     ),
     Flag(
@@ -514,9 +593,6 @@ FLAGS: tuple[Flag, ...] = (
 
 # perf_analyzer flags we know and do not take yet: a clear word instead of "unrecognized".
 NOT_YET: tuple[str, ...] = (
-    "--streaming",
-    "--sequence-length",
-    "--periodic-concurrency-range",
     "--request-count",
     "--warmup-request-count",
     "--service-kind",
@@ -535,6 +611,7 @@ def from_values(get: Callable[[str], Any]) -> tuple[SweepSettings, Outputs]:
     _one_of("--measurement-mode", get("measurement_mode"), MEASUREMENT_MODES)
     _one_of("--client-io", get("client_io"), CLIENT_IO)
     rate = _rate(get)
+    periodic = periodic_from_values(get)  # its rules before the other modes' (perf_analyzer's)
     concurrency = get("concurrency_range")
     if rate.start is not None and concurrency not in (None, ""):
         raise ValueError(
@@ -556,10 +633,11 @@ def from_values(get: Callable[[str], Any]) -> tuple[SweepSettings, Outputs]:
     binary = bool(get("binary_search"))
     if binary:
         _check_binary_search(rate, start, range_end, latency_threshold)
-    calls = _calls(get, rate)
-    if calls == "async" and get("max_threads") in (None, ""):
-        # perf_analyzer's default in concurrency mode: 16, or the range's END as given;
-        # gevent's users all wait on Locust's own loop, one thread.
+    streaming = _streaming(get, protocol)
+    calls = _calls(get, streaming)
+    if calls == "async" and get("max_threads") in (None, "") and rate.start is None:
+        # perf_analyzer's default in concurrency mode: 16, or the range's END as given (at a
+        # rate it keeps 4); gevent's users all wait on Locust's own loop, one thread.
         threads = 1 if get("client_io") == "gevent" else max(DEFAULT_MAX_THREADS, range_end)
         rate = replace(rate, max_threads=threads)
     percentile = get("percentile")
@@ -611,8 +689,12 @@ def from_values(get: Callable[[str], Any]) -> tuple[SweepSettings, Outputs]:
         rate=rate,
         search="binary" if binary else "linear",
         calls=calls,
+        sync_forced=bool(get("sync_calls")),
+        streaming=streaming,
+        periodic=periodic,
         **_metrics(get, url),
         **_shared_memory(get),
+        sequence=_sequence(get, rate, max(start, range_end)),
     )
     outputs = Outputs(
         csv=get("csv"),
@@ -657,20 +739,28 @@ def _rate(get: Callable[[str], Any]) -> RateSettings:
     return RateSettings(start, end, step, distribution, **threads)
 
 
-def _calls(get: Callable[[str], Any], rate: RateSettings) -> str:
-    """--async or --sync (the default), checked as perf_analyzer checks them."""
-    asynchronous, synchronous = bool(get("async_calls")), bool(get("sync_calls"))
+def _streaming(get: Callable[[str], Any], protocol: str) -> bool:
+    """--streaming, checked as perf_analyzer checks it (its words after the flag's name)."""
+    if not get("streaming"):
+        return False
+    if protocol != "grpc":
+        raise ValueError(
+            "--streaming: Streaming is only allowed with gRPC protocol and Triton C API."
+        )
+    if get("sync_calls"):
+        raise ValueError("--streaming: can not use streaming with synchronous API")
+    return True
+
+
+def _calls(get: Callable[[str], Any], streaming: bool = False) -> str:
+    """--async or --sync (the default), checked as perf_analyzer checks them; --streaming
+    implies --async (perf_analyzer sets it). Both modes take it: at a request rate each
+    request leaves at its slot however many are in flight (triton_user/sweep/async_pacing.py)."""
+    asynchronous, synchronous = bool(get("async_calls")) or streaming, bool(get("sync_calls"))
     if asynchronous and synchronous:
         raise ValueError("--async and --sync: cannot specify both (perf_analyzer refuses too)")
     if not asynchronous:
         return "sync"
-    if rate.start is not None:
-        # perf_analyzer's async rate mode sends every request at its time however many are
-        # in flight; ours holds at most --max-threads in flight, as its sync mode does.
-        raise ValueError(
-            "--async: not supported yet with --request-rate-range or --request-intervals "
-            "(there, --max-threads users send synchronously)"
-        )
     if get("client_io") == "gevent" and get("max_threads") not in (None, ""):
         raise ValueError(
             "--max-threads with --async --client-io gevent: every user waits on Locust's own "
@@ -699,6 +789,50 @@ def _check_binary_search(
             "--binary-search: The end of the range can not be less than start of the range "
             "for binary search mode."
         )
+
+
+def _sequence(get: Callable[[str], Any], rate: RateSettings, concurrency: int) -> SequenceSettings:
+    """The sequence flags, checked as perf_analyzer checks them (command_line_parser.cc,
+    perf_analyzer.cc: an ID range smaller than the sequences that may run at once is refused
+    whatever the model). A length below 1, which perf_analyzer warns about and replaces by
+    its default, is refused."""
+    length = get("sequence_length")
+    specified = length not in (None, "")
+    if specified and int(length) < 1:
+        raise ValueError(
+            f"--sequence-length {int(length)}: must be > 0 (perf_analyzer warns and uses 20)"
+        )
+    variation = float(get("sequence_length_variation") or 0)
+    if variation < 0:
+        raise ValueError("Failed to parse --sequence-length-variation. The value must be >= 0.0.")
+    sequences = get("num_of_sequences")
+    if sequences is None or int(sequences) < 1:
+        raise ValueError("Failed to parse --num-of-sequences. The value must be > 0.")
+    id_text = get("sequence_id_range")
+    id_start, id_range = (
+        parse_sequence_id_range(id_text)
+        if id_text not in (None, "")
+        else (1, DEFAULT_SEQUENCE_ID_RANGE)
+    )
+    if rate.start is None and id_range < concurrency:
+        raise ValueError(
+            f"--sequence-id-range {id_text}: sequence id range specified is smaller than the "
+            "maximum possible concurrency, sequence id collision may occur."
+        )
+    if rate.start is not None and id_range < int(sequences):
+        raise ValueError(
+            f"--sequence-id-range {id_text}: sequence id range specified is smaller than the "
+            "maximum possible number of sequences, sequence id collision may occur."
+        )
+    return SequenceSettings(
+        length=int(length) if specified else DEFAULT_SEQUENCE_LENGTH,
+        length_specified=specified,
+        length_variation=variation,
+        id_start=id_start,
+        id_range=id_range,
+        num_of_sequences=int(sequences),
+        serial=bool(get("serial_sequences")),
+    )
 
 
 def _shared_memory(get: Callable[[str], Any]) -> dict[str, Any]:
@@ -743,9 +877,7 @@ def _metrics(get: Callable[[str], Any], url: str) -> dict[str, Any]:
     if given_url and not collect:
         raise ValueError("Must specify --collect-metrics when using the --metrics-url option.")
     if given_interval and not collect:
-        raise ValueError(
-            "Must specify --collect-metrics when using the --metrics-interval option."
-        )
+        raise ValueError("Must specify --collect-metrics when using the --metrics-interval option.")
     if not collect:
         return {}
     metrics_url = str(metrics_url).strip() if given_url else default_metrics_url(host_port(url)[0])

@@ -210,6 +210,15 @@ def _scenario(at: _Where, defaults: _Lines, raw: _Lines, index: int) -> Scenario
             if key
             else PlanError(f"{at.path}:{raw.line}: {where}: {exc}")
         ) from exc
+    if settings.periodic is not None:
+        key = "periodic-concurrency-range"
+        raise at.error(
+            source(key),
+            key,
+            "not in a plan: its one result is a profile export, with no levels for SLOs, "
+            "baselines or history; run it with `triton-locust profile`",
+            where,
+        )
     slos = _slos(at, raw, settings, outputs, where)
     return Scenario(
         name=name,

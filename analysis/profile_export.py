@@ -32,6 +32,8 @@ FORMAT_VERSION = "2.51.0"
 SERVICE_KIND = "triton"
 CONCURRENCY, REQUEST_RATE = "concurrency", "request_rate"
 MODES = (CONCURRENCY, REQUEST_RATE)
+# The one window of perf_analyzer's periodic concurrency mode: [0, UINT64_MAX].
+PERIODIC_WINDOW = [0, 2**64 - 1]
 # Requests rendered per piece of text: the file is written piece by piece, never one string.
 _CHUNK = 65_536
 _REQUEST = '{"timestamp":%d,"request_inputs":{},"response_timestamps":[%d],"response_outputs":[{}]}'
@@ -44,15 +46,24 @@ class RequestLog:
     a request, held until the export takes its level. Windows are known by their edges."""
 
     def __init__(self) -> None:
-        self._windows: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._windows: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
 
-    def add(self, start_ns: int, end_ns: int, starts: np.ndarray, ends: np.ndarray) -> None:
+    def add(
+        self,
+        start_ns: int,
+        end_ns: int,
+        starts: np.ndarray,
+        ends: np.ndarray,
+        responses: np.ndarray | None = None,
+    ) -> None:
+        """`responses`: streamed requests' response arrivals (an object column of arrays)."""
         self._windows[(start_ns, end_ns)] = (
             np.asarray(starts, dtype=np.int64),
             np.asarray(ends, dtype=np.int64),
+            responses,
         )
 
-    def take(self, start_ns: int, end_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    def take(self, start_ns: int, end_ns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """The window's columns, given up. Raises LookupError for a window never cut here."""
         try:
             return self._windows.pop((start_ns, end_ns))
@@ -79,6 +90,9 @@ class Experiment:
     window_boundaries: list[int] = field(default_factory=list)
     starts_ns: np.ndarray = field(default_factory=lambda: _EMPTY)
     ends_ns: np.ndarray = field(default_factory=lambda: _EMPTY)
+    # Streamed requests (--streaming): each request's response times, an object column of
+    # arrays (the last is its end); None: every request had its one response at its end.
+    responses_ns: np.ndarray | None = None
 
     def add_window(self, start_ns: int, end_ns: int) -> None:
         """perf_analyzer's AddWindow: a window that starts where the last one ended shares
@@ -87,9 +101,18 @@ class Experiment:
             self.window_boundaries.append(int(start_ns))
         self.window_boundaries.append(int(end_ns))
 
-    def add_requests(self, starts_ns: np.ndarray, ends_ns: np.ndarray) -> None:
+    def add_requests(
+        self, starts_ns: np.ndarray, ends_ns: np.ndarray, responses_ns: np.ndarray | None = None
+    ) -> None:
+        had = len(self.starts_ns)
         self.starts_ns = np.concatenate([self.starts_ns, np.asarray(starts_ns, dtype=np.int64)])
         self.ends_ns = np.concatenate([self.ends_ns, np.asarray(ends_ns, dtype=np.int64)])
+        if responses_ns is not None or self.responses_ns is not None:
+            before = self.responses_ns
+            if before is None:
+                before = _ends(self.ends_ns[:had])
+            added = responses_ns if responses_ns is not None else _ends(np.asarray(ends_ns))
+            self.responses_ns = np.concatenate([before, added])
 
     @property
     def request_count(self) -> int:
@@ -105,7 +128,12 @@ class Experiment:
         slot = np.maximum(np.searchsorted(bounds, self.ends_ns, side="left"), 1) - 1
         zeros = np.zeros(len(self.starts_ns), dtype=np.int64)
         records = Records(
-            self.starts_ns, self.ends_ns, zeros, zeros, np.ones(len(self.starts_ns), dtype=bool)
+            self.starts_ns,
+            self.ends_ns,
+            zeros,
+            zeros,
+            np.ones(len(self.starts_ns), dtype=bool),
+            response_times=self.responses_ns,
         )
         return [
             summarize(records.mask(slot == i), int(lo), int(hi), batch_size, percentile)
@@ -135,21 +163,38 @@ class ProfileExport:
         self,
         mode: str,
         value: int | float,
-        windows: Iterable[tuple[int, int, np.ndarray, np.ndarray]],
+        windows: Iterable[tuple[Any, ...]],
         offset_ns: int,
     ) -> Experiment:
-        """A measured level's windows, (start, end, request starts, request ends) in one
-        clock, moved onto the epoch by `offset_ns`. Within a window the requests are in the
-        order they started."""
+        """A measured level's windows, (start, end, request starts, request ends[, response
+        times]) in one clock, moved onto the epoch by `offset_ns`. Within a window the
+        requests are in the order they started."""
         e = self.experiment(mode, value)
-        starts, ends = [], []
-        for start_ns, end_ns, s, t in windows:
+        starts, ends, responses = [], [], []
+        any_streamed = False
+        for start_ns, end_ns, s, t, *streamed in windows:
             e.add_window(start_ns + offset_ns, end_ns + offset_ns)
             order = np.argsort(s, kind="stable")
             starts.append(s[order] + offset_ns)
             ends.append(t[order] + offset_ns)
+            times = streamed[0] if streamed else None
+            if times is None:
+                responses.append(None)
+                continue
+            any_streamed = True
+            moved = np.empty(len(order), dtype=object)
+            for i, k in enumerate(order):
+                moved[i] = times[k] + offset_ns
+            responses.append(moved)
         if starts:
-            e.add_requests(np.concatenate(starts), np.concatenate(ends))
+            columns = [
+                r if r is not None else _ends(t) for r, t in zip(responses, ends, strict=True)
+            ]
+            e.add_requests(
+                np.concatenate(starts),
+                np.concatenate(ends),
+                np.concatenate(columns) if any_streamed else None,
+            )
         return e
 
     def chunks(self) -> Iterator[str]:
@@ -160,6 +205,12 @@ class ProfileExport:
             yield ("," if n else "") + '{"experiment":' + head + ',"requests":['
             for i in range(0, e.request_count, _CHUNK):
                 starts = e.starts_ns[i : i + _CHUNK].tolist()
+                if e.responses_ns is not None:
+                    times = e.responses_ns[i : i + _CHUNK]
+                    yield ("," if i else "") + ",".join(
+                        _streamed_request(start, t) for start, t in zip(starts, times, strict=True)
+                    )
+                    continue
                 ends = e.ends_ns[i : i + _CHUNK].tolist()
                 yield ("," if i else "") + ",".join(
                     _REQUEST % pair for pair in zip(starts, ends, strict=True)
@@ -167,6 +218,24 @@ class ProfileExport:
             yield '],"window_boundaries":[' + ",".join(map(str, e.window_boundaries)) + "]}"
         tail = {"version": self.version, "service_kind": self.service_kind}
         yield "]," + json.dumps({**tail, "endpoint": self.endpoint}, separators=(",", ":"))[1:]
+
+
+def _streamed_request(start: int, times: np.ndarray) -> str:
+    """A request with its every response's time (perf_analyzer's response_timestamps)."""
+    stamps = ",".join(map(str, times.tolist()))
+    outputs = ",".join(["{}"] * len(times))
+    return (
+        f'{{"timestamp":{start},"request_inputs":{{}},"response_timestamps":[{stamps}],'
+        f'"response_outputs":[{outputs}]}}'
+    )
+
+
+def _ends(ends_ns: np.ndarray) -> np.ndarray:
+    """An object column giving each request its one response, at its end."""
+    column = np.empty(len(ends_ns), dtype=object)
+    for i, end in enumerate(np.asarray(ends_ns, dtype=np.int64)):
+        column[i] = np.array([end], dtype=np.int64)
+    return column
 
 
 def write_profile_export(export: ProfileExport, path: str | Path) -> None:
@@ -205,16 +274,21 @@ def from_dict(data: dict[str, Any], source: str = "profile export") -> ProfileEx
             raise _bad(source, f"{where}: mode {mode!r} is not one of {', '.join(MODES)}")
         if not _number(value) or value <= 0:
             raise _bad(source, f"{where}: value {value!r} is not a positive number")
+        if bounds == PERIODIC_WINDOW:
+            raise ValueError(
+                f"{source}: a periodic concurrency export (--periodic-concurrency-range: one "
+                "window over all time, no levels): nothing to report per level"
+            )
         if not isinstance(bounds, list) or not all(_whole(b) for b in bounds):
             raise _bad(source, f"{where}: window_boundaries are not whole nanoseconds")
         if any(later < earlier for earlier, later in zip(bounds, bounds[1:], strict=False)):
             raise _bad(source, f"{where}: window_boundaries go back in time")
-        starts, ends = _request_columns(requests, source, where)
+        starts, ends, times = _request_columns(requests, source, where)
         e = export.experiment(mode, value)
         for b in bounds:
             if not e.window_boundaries or e.window_boundaries[-1] != b:
                 e.window_boundaries.append(int(b))
-        e.add_requests(starts, ends)
+        e.add_requests(starts, ends, times)
     return export
 
 
@@ -230,10 +304,13 @@ def read_profile_export(path: str | Path) -> ProfileExport:
     return from_dict(data, str(path))
 
 
-def _request_columns(requests: Any, source: str, where: str) -> tuple[np.ndarray, np.ndarray]:
+def _request_columns(
+    requests: Any, source: str, where: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Starts, ends and (when any request had several responses) every response's time."""
     if not isinstance(requests, list):
         raise _bad(source, f"{where}: 'requests' is not a list")
-    starts, ends = [], []
+    starts, ends, times = [], [], []
     for i, r in enumerate(requests):
         try:
             start, responses = r["timestamp"], r["response_timestamps"]
@@ -248,7 +325,15 @@ def _request_columns(requests: Any, source: str, where: str) -> tuple[np.ndarray
             raise _bad(source, f"{where}, request {i + 1}: its response precedes its start")
         starts.append(start)
         ends.append(end)
-    return np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
+        times.append(responses)
+    streamed = None
+    if any(len(t) > 1 for t in times):
+        if not all(_whole(x) for t in times for x in t):
+            raise _bad(source, f"{where}: response_timestamps are not whole nanoseconds")
+        streamed = np.empty(len(times), dtype=object)
+        for i, t in enumerate(times):
+            streamed[i] = np.asarray(t, dtype=np.int64)
+    return np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64), streamed
 
 
 def _whole(x: Any) -> bool:

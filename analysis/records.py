@@ -27,10 +27,26 @@ class Records:
     recv_ns: np.ndarray
     ok: np.ndarray
     scheduled_ns: np.ndarray | None = None
+    # Streamed requests (--streaming) only: each request's response arrival times, an
+    # object column of int64 arrays (the last at end_ns); None: no request streamed.
+    response_times: np.ndarray | None = None
+    # A sequence model's requests only: whether each carried its sequence's END flag
+    # (perf_analyzer's sequence count); None: the requests were not of a sequence model.
+    sequence_end: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.scheduled_ns is None:
             object.__setattr__(self, "scheduled_ns", self.start_ns)
+
+    @property
+    def streamed(self) -> bool:
+        return self.response_times is not None
+
+    def responses(self) -> np.ndarray:
+        """The response arrival times of every request, the unary ones given none."""
+        if self.response_times is not None:
+            return self.response_times
+        return no_responses(len(self))
 
     @property
     def paced(self) -> bool:
@@ -67,13 +83,20 @@ class Records:
     def concat(cls, parts: Sequence[Records]) -> Records:
         if not parts:
             return cls.empty()
+        streamed, ends = _stream_column(parts), _end_column(parts)
         if not any(p.paced for p in parts):  # no scheduled column to carry: it is start_ns
-            return cls(*(np.concatenate([getattr(p, c) for p in parts]) for c in COLUMNS[:5]))
-        return cls(*(np.concatenate([getattr(p, c) for p in parts]) for c in COLUMNS))
+            columns = [np.concatenate([getattr(p, c) for p in parts]) for c in COLUMNS[:5]]
+            return cls(*columns, response_times=streamed, sequence_end=ends)
+        columns = [np.concatenate([getattr(p, c) for p in parts]) for c in COLUMNS]
+        return cls(*columns, response_times=streamed, sequence_end=ends)
 
     def mask(self, keep: np.ndarray) -> Records:
         columns = COLUMNS if self.paced else COLUMNS[:5]
-        return Records(*(getattr(self, c)[keep] for c in columns))
+        streamed = self.response_times[keep] if self.response_times is not None else None
+        ends = self.sequence_end[keep] if self.sequence_end is not None else None
+        return Records(
+            *(getattr(self, c)[keep] for c in columns), response_times=streamed, sequence_end=ends
+        )
 
     def ended_within(self, start_ns: int, end_ns: int) -> Records:
         """perf_analyzer's rule: a request belongs to the window in which its response
@@ -86,3 +109,31 @@ class Records:
     def ended_by(self, end_ns: int) -> Records:
         """The rest of ended_after: responses that arrived at or before end_ns."""
         return self.mask(self.end_ns <= end_ns)
+
+
+def no_responses(count: int) -> np.ndarray:
+    """An object column of `count` empty arrays: requests with no response times of their own."""
+    column = np.empty(count, dtype=object)
+    for i in range(count):
+        column[i] = _NO_TIMES
+    return column
+
+
+_NO_TIMES = np.zeros(0, dtype=np.int64)
+
+
+def _stream_column(parts: Sequence[Records]) -> np.ndarray | None:
+    """The parts' response times joined; None when no part streamed."""
+    if not any(p.streamed for p in parts):
+        return None
+    return np.concatenate([p.responses() for p in parts])
+
+
+def _end_column(parts: Sequence[Records]) -> np.ndarray | None:
+    """The parts' END flags joined (a part without any: none ended a sequence); None when
+    no part was of a sequence model."""
+    if all(p.sequence_end is None for p in parts):
+        return None
+    return np.concatenate(
+        [p.sequence_end if p.sequence_end is not None else np.zeros(len(p), bool) for p in parts]
+    )

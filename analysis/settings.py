@@ -8,9 +8,10 @@ import itertools
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from analysis.periodic import PeriodicRange
 from analysis.server_metrics import DEFAULT_METRICS_INTERVAL_MS
 from analysis.stabiliser import StabilityRule
 
@@ -105,6 +106,32 @@ class RateSettings:
                 return
 
 
+# perf_analyzer's sequence defaults (command_line_parser.h): base length, its variation in
+# percent, the number of sequences in request-rate mode, and the correlation IDs, which
+# start at 1 and run over UINT32_MAX values.
+DEFAULT_SEQUENCE_LENGTH = 20
+DEFAULT_SEQUENCE_VARIATION = 20.0
+DEFAULT_NUM_OF_SEQUENCES = 4
+DEFAULT_SEQUENCE_ID_RANGE = 2**32 - 1
+
+
+@dataclass(frozen=True)
+class SequenceSettings:
+    """perf_analyzer's flags for sequence (stateful) models: --sequence-length (and whether
+    it was given: with data files a sequence otherwise runs its stream's length),
+    --sequence-length-variation, --sequence-id-range (IDs id_start .. id_start+id_range-1,
+    wrapping), --num-of-sequences (request-rate mode) and --serial-sequences. Ignored for a
+    model without sequence batching, as perf_analyzer ignores them."""
+
+    length: int = DEFAULT_SEQUENCE_LENGTH
+    length_specified: bool = False
+    length_variation: float = DEFAULT_SEQUENCE_VARIATION
+    id_start: int = 1
+    id_range: int = DEFAULT_SEQUENCE_ID_RANGE
+    num_of_sequences: int = DEFAULT_NUM_OF_SEQUENCES
+    serial: bool = False
+
+
 @dataclass(frozen=True)
 class SweepSettings:
     """Everything that decides what is measured; perf_analyzer's flags map onto these
@@ -141,6 +168,9 @@ class SweepSettings:
     # "async" (--async): the users' requests wait on the event loops of at most
     # rate.max_threads OS threads.
     calls: str = "sync"
+    sync_forced: bool = False  # --sync given: a sequence model then stays synchronous
+    # --streaming: gRPC bidirectional streaming, one stream per user (decoupled models).
+    streaming: bool = False
     # --collect-metrics: Triton's Prometheus endpoint (metrics_url, as perf_analyzer's
     # --metrics-url spells it; filled from -u's host when not given) scraped every
     # metrics_interval_ms while each level runs (analysis/server_metrics.py).
@@ -152,6 +182,10 @@ class SweepSettings:
     # fixed size, per batch element.
     shared_memory: str = "none"
     output_shared_memory_size: int = DEFAULT_OUTPUT_SHM_SIZE
+    sequence: SequenceSettings = field(default_factory=SequenceSettings)
+    # --periodic-concurrency-range with --request-period: perf_analyzer's periodic mode
+    # (analysis/periodic.py), instead of levels; None for the others.
+    periodic: PeriodicRange | None = None
 
     @property
     def uses_tls(self) -> bool:
@@ -171,6 +205,35 @@ class SweepSettings:
             return itertools.count(self.concurrency_start, self.concurrency_step)
         last = max(self.concurrency_start, self.concurrency_end)
         return iter(range(self.concurrency_start, last + 1, self.concurrency_step))
+
+    def for_sequence_model(self) -> SweepSettings:
+        """The settings once the model is known to keep sequences: perf_analyzer then sends
+        asynchronously unless --sync was given (perf_analyzer.cc), its --max-threads
+        default with it. In concurrency mode only: at a request rate its async contexts
+        wait for a free sequence, which our async pool would not, so there the users stay
+        synchronous and --async is refused. Raises ValueError in one line."""
+        if self.rate_mode:
+            if self.calls == "async":
+                raise ValueError(
+                    "--async at a request rate with a sequence model: not supported yet (a "
+                    "sequence's requests would overlap); leave out --async"
+                )
+            return self
+        if self.sync_forced:
+            return self
+        if self.concurrency_end == 0:  # perf_analyzer's words
+            raise ValueError(
+                "The 'end' concurrency can not be 0 for sequence models when using "
+                "asynchronous API."
+            )
+        if self.calls == "async":
+            return self
+        threads = (
+            1
+            if self.client_io == "gevent"
+            else max(DEFAULT_MAX_THREADS, self.concurrency_start, self.concurrency_end)
+        )
+        return replace(self, calls="async", rate=replace(self.rate, max_threads=threads))
 
     @property
     def rule(self) -> StabilityRule:
@@ -199,10 +262,14 @@ class SweepSettings:
         data = dict(data)
         tls = data.pop("tls", None)  # a results file from before TLS has none: plain
         rate = data.pop("rate", None)  # nor one from before request-rate mode a rate
+        sequence = data.pop("sequence", None)  # nor one from before sequence models
+        periodic = data.pop("periodic", None)
         return cls(
             **data,
             tls=TlsSettings(**tls) if tls else TlsSettings(),
             rate=RateSettings(**rate) if rate else RateSettings(),
+            sequence=SequenceSettings(**sequence) if sequence else SequenceSettings(),
+            periodic=PeriodicRange(**periodic) if periodic else None,
         )
 
 
@@ -359,6 +426,37 @@ def parse_input_data(
             "--input-data zero: cannot be combined with data files (perf_analyzer refuses too)"
         )
     return ("file" if paths else kind), paths
+
+
+def parse_sequence_id_range(text: str) -> tuple[int, int]:
+    """perf_analyzer's --sequence-id-range START[:END] (END excluded) into (start, how many
+    IDs); without END the IDs run over UINT32_MAX values. Its words for its refusals; ID 0,
+    which Triton reads as no sequence, is refused rather than moved to 1 with a warning."""
+    parts = str(text).strip().split(":")
+    if len(parts) > 2:
+        raise ValueError(
+            "Failed to parse --sequence-id-range. The value does not match <start:end>."
+        )
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise ValueError(
+            f"--sequence-id-range {text!r}: expected START[:END] of whole numbers"
+        ) from None
+    if any(v < 0 for v in values):
+        raise ValueError("Failed to parse --sequence-id-range. The range values must be >= 0.")
+    start = values[0]
+    if len(values) == 2 and values[1] <= start:
+        raise ValueError(
+            "Failed to parse --sequence-id-range. The 'end' value must be greater than "
+            "'start' value."
+        )
+    if start == 0:
+        raise ValueError(
+            f"--sequence-id-range {text!r}: ID 0 means no sequence to Triton (perf_analyzer "
+            "warns and starts at 1); start at 1 or above"
+        )
+    return start, (values[1] - start if len(values) == 2 else DEFAULT_SEQUENCE_ID_RANGE)
 
 
 def parse_shapes(values: Sequence[str]) -> dict[str, list[int]]:

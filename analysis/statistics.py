@@ -14,3 +14,8 @@ def percentile_rank(count: int, percentile: int) -> int:
 
 def wanted_percentiles(extra: int | None = None) -> list[int]:
     return sorted(set(REPORTED_PERCENTILES) | ({extra} if extra is not None else set()))
+
+
+# --streaming: the first-response and inter-response latencies reported (console, report,
+# web UI); the JSON keeps every percentile the level's latencies have.
+STREAM_PERCENTILES: tuple[int, ...] = (50, 95, 99)

@@ -62,6 +62,33 @@ class Window:
     lateness: ExactLatencies | LatencyHistogram | None = field(default=None, repr=False)
     # --collect-metrics: Triton's Prometheus scrapes taken in the window (None: not collected).
     server_metrics: ServerMetrics | None = None
+    # --streaming: the successful requests' responses (perf_analyzer's response count), the
+    # latency to each one's first response and the gaps between its responses (empty, and
+    # the distributions None, when no request streamed).
+    response_count: int = 0
+    first_response_percentiles_ns: dict[int, int] = field(default_factory=dict)
+    inter_response_percentiles_ns: dict[int, int] = field(default_factory=dict)
+    first_responses: ExactLatencies | LatencyHistogram | None = field(default=None, repr=False)
+    inter_responses: ExactLatencies | LatencyHistogram | None = field(default=None, repr=False)
+    # A sequence model only (None: not one): the successful requests that carried their
+    # sequence's END flag (perf_analyzer's "Sequence count").
+    sequence_count: int | None = None
+
+    @property
+    def sequence_per_sec(self) -> float:
+        """perf_analyzer's seq/sec: sequences ended per second of the window, in the single
+        precision of its infer/sec."""
+        return throughput(self.sequence_count or 0, 1, self.duration_ns)
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the window's requests streamed (--streaming): its response figures apply."""
+        return self.response_count > 0 or bool(self.first_response_percentiles_ns)
+
+    @property
+    def response_throughput(self) -> float:
+        """perf_analyzer's "Response Throughput": responses per second of the window."""
+        return self.response_count * NS_PER_S / self.duration_ns if self.duration_ns > 0 else 0.0
 
     @property
     def send_rate(self) -> float:
@@ -107,11 +134,25 @@ class Window:
             "joined_workers": self.joined_workers,
             "server": self.server.to_dict() if self.server is not None else None,
             **(self._rate_dict() if self.scheduled_percentiles_ns else {}),
+            **(self._stream_dict() if self.streamed else {}),
+            **(
+                {"sequence_count": self.sequence_count, "sequence_per_sec": self.sequence_per_sec}
+                if self.sequence_count is not None
+                else {}
+            ),
             **(
                 {"server_metrics": self.server_metrics.to_dict()}
                 if self.server_metrics is not None
                 else {}
             ),
+        }
+
+    def _stream_dict(self) -> dict[str, Any]:
+        return {
+            "response_count": self.response_count,
+            "response_throughput": self.response_throughput,
+            "first_response_percentiles_us": _us_keys(self.first_response_percentiles_ns),
+            "inter_response_percentiles_us": _us_keys(self.inter_response_percentiles_ns),
         }
 
     def _rate_dict(self) -> dict[str, Any]:
@@ -159,12 +200,28 @@ class Window:
             late_p50_ns=_ns(data.get("late_p50_us")),
             late_p99_ns=_ns(data.get("late_p99_us")),
             sent_count=int(data.get("sent_count", 0)),
+            response_count=int(data.get("response_count", 0)),
+            first_response_percentiles_ns=_ns_keys(data.get("first_response_percentiles_us")),
+            inter_response_percentiles_ns=_ns_keys(data.get("inter_response_percentiles_us")),
+            sequence_count=_int_or_none(data.get("sequence_count")),
             server_metrics=(
                 ServerMetrics.from_dict(data["server_metrics"])
                 if data.get("server_metrics")
                 else None
             ),
         )
+
+
+def _us_keys(percentiles_ns: dict[int, int]) -> dict[str, float]:
+    return {f"p{p}": v / NS_PER_US for p, v in percentiles_ns.items()}
+
+
+def _ns_keys(percentiles_us: dict[str, float] | None) -> dict[int, int]:
+    return {int(k.lstrip("p")): round(v * NS_PER_US) for k, v in (percentiles_us or {}).items()}
+
+
+def _int_or_none(x: Any) -> int | None:
+    return None if x is None else int(x)
 
 
 def _ns(us: float | None) -> int | None:
@@ -198,6 +255,13 @@ class WindowSample:
     scheduled: ExactLatencies | LatencyHistogram | None = None
     lateness: ExactLatencies | LatencyHistogram | None = None
     sent_count: int = 0
+    # --streaming only (None: no request streamed): the successful requests' responses,
+    # their first-response latencies and the gaps between their responses.
+    response_count: int = 0
+    first_responses: ExactLatencies | LatencyHistogram | None = None
+    inter_responses: ExactLatencies | LatencyHistogram | None = None
+    # A sequence model only (None: not one): the successful requests that ended a sequence.
+    sequence_count: int | None = None
 
     @classmethod
     def from_records(
@@ -213,6 +277,10 @@ class WindowSample:
                 "scheduled": of(good.end_ns - good.scheduled_ns),
                 "lateness": of(late[late > LATE_TOLERANCE_NS]),
             }
+        if good.response_times is not None:
+            rate_figures.update(_stream_figures(good, of))
+        if good.sequence_end is not None:
+            rate_figures["sequence_count"] = int(good.sequence_end.sum())
         return cls(
             of(latencies),
             error_count=int(len(records) - len(good)),
@@ -236,7 +304,34 @@ class WindowSample:
             _merge_some([s.scheduled for s in samples]),
             _merge_some([s.lateness for s in samples]),
             sum(s.sent_count for s in samples),
+            sum(s.response_count for s in samples),
+            _merge_some([s.first_responses for s in samples]),
+            _merge_some([s.inter_responses for s in samples]),
+            _sum_some(s.sequence_count for s in samples),
         )
+
+
+def _sum_some(counts: Iterable[int | None]) -> int | None:
+    """The sum of the counts there are (None: none, a model without sequences)."""
+    present = [c for c in counts if c is not None]
+    return sum(present) if present else None
+
+
+def _stream_figures(good: Records, of: Any) -> dict[str, Any]:
+    """The responses of streamed requests: how many, the latency to each request's first,
+    and every gap between two responses of one request. A request with no response (the
+    final flag alone) has no first response."""
+    times = good.responses()
+    counts = np.fromiter((len(t) for t in times), dtype=np.int64, count=len(times))
+    answered = counts > 0
+    firsts = np.fromiter((t[0] for t in times[answered]), dtype=np.int64, count=int(answered.sum()))
+    several = [np.diff(t) for t in times[counts > 1]]
+    gaps = np.concatenate(several) if several else np.zeros(0, dtype=np.int64)
+    return {
+        "response_count": int(counts.sum()),
+        "first_responses": of(firsts - good.start_ns[answered]),
+        "inter_responses": of(gaps),
+    }
 
 
 def _merge_some(dists: list[Any]) -> Any:
@@ -306,8 +401,24 @@ def _window(
         client_lag_ms=sample.client_lag_ms,
         missing_workers=sample.missing_workers,
         joined_workers=sample.joined_workers,
+        sequence_count=sample.sequence_count,
         **_rate_figures(sample),
+        **_stream_window_figures(sample, percentile),
     )
+
+
+def _stream_window_figures(sample: WindowSample, percentile: int | None) -> dict[str, Any]:
+    """The response figures of a window: none when no request streamed."""
+    first, gaps = sample.first_responses, sample.inter_responses
+    if first is None or gaps is None:  # none streamed, or their samples were let go
+        return {"response_count": sample.response_count} if sample.response_count else {}
+    return {
+        "response_count": sample.response_count,
+        "first_response_percentiles_ns": percentiles_of(first, percentile) if first.count else {},
+        "inter_response_percentiles_ns": percentiles_of(gaps, percentile) if gaps.count else {},
+        "first_responses": first,
+        "inter_responses": gaps,
+    }
 
 
 def _rate_figures(sample: WindowSample) -> dict[str, Any]:
@@ -349,10 +460,20 @@ def figures_only(w: Window) -> Window:
     """`w` without its samples: its figures (counts, percentiles, averages) stay, the
     per-request arrays go. A window older than those a level can still merge needs no
     more, and a long level would otherwise hold every request it measured (8 bytes each)."""
-    if w.latencies.count == 0 and w.scheduled_latencies is None and w.lateness is None:
+    if (
+        w.latencies.count == 0
+        and w.scheduled_latencies is None
+        and w.lateness is None
+        and w.first_responses is None
+    ):
         return w
     return replace(
-        w, latencies=ExactLatencies.of(np.empty(0)), scheduled_latencies=None, lateness=None
+        w,
+        latencies=ExactLatencies.of(np.empty(0)),
+        scheduled_latencies=None,
+        lateness=None,
+        first_responses=None,
+        inter_responses=None,
     )
 
 
@@ -370,6 +491,10 @@ def _sample_of(w: Window) -> WindowSample:
         w.scheduled_latencies,
         w.lateness,
         w.sent_count,
+        w.response_count,
+        w.first_responses,
+        w.inter_responses,
+        w.sequence_count,
     )
 
 

@@ -7,6 +7,11 @@ run; prints per concurrency both throughputs and p50/p95 latencies and their rat
         --input-data bench/data/input_check_every_form.json        # each data file form
     python bench/compare_perf_analyzer.py --collect-metrics   # both scrape Triton's metrics
     python bench/compare_perf_analyzer.py --shared-memory system  # tensors in shared memory
+    python bench/compare_perf_analyzer.py -m accumulator --sequence-length 10  # sequences
+    python bench/compare_perf_analyzer.py -m accumulator \
+        --input-data bench/data/accumulator_streams.json    # sequences of the data's streams
+    python bench/compare_perf_analyzer.py --streaming      # decoupled_stream over gRPC streams
+    python bench/compare_perf_analyzer.py --streaming --request-rate-range 40:80:40  # at a rate
 
 It starts the embedded server on free ports unless --http-url/--grpc-url are given, and runs
 NVIDIA's binary through ../shared/tools/reference-perf-analyzer (or $REFERENCE_PA)."""
@@ -94,8 +99,12 @@ def compare(args: argparse.Namespace, protocol: str, url: str, work: Path) -> li
         flags += ["--input-data", data]
     for shape in args.shape:
         flags += ["--shape", shape]
+    if args.sequence_length is not None:  # sequence models
+        flags += ["--sequence-length", str(args.sequence_length)]
     if args.use_async:
         flags += ["--async", "--max-threads", str(args.max_threads)]
+    if args.streaming:  # gRPC only; perf_analyzer sets --async itself
+        flags += ["--streaming"]
     if args.shared_memory != "none":  # the server must be on this machine (the embedded one)
         flags += ["--shared-memory", args.shared_memory]
     if args.collect_metrics:  # perf_analyzer writes its metrics with --verbose-csv only
@@ -118,6 +127,8 @@ def compare(args: argparse.Namespace, protocol: str, url: str, work: Path) -> li
         return lines + [f"  no CSV from {', '.join(missing)}: see the logs"]
     if args.collect_metrics:
         lines += compare_metrics(pa_csv, tl_csv)
+    if args.streaming:  # at a rate too: --streaming implies --async there as well
+        lines += compare_streaming(pa_csv, tl_csv)
     if args.request_rate_range:
         return lines + compare_rates(args, pa_csv, tl_csv)
     pa_rows, tl_rows = read_pa_csv(pa_csv), read_pa_csv(tl_csv)
@@ -152,6 +163,28 @@ def compare(args: argparse.Namespace, protocol: str, url: str, work: Path) -> li
         "(client send + network + client recv, from each tool's CSV): the client's share, "
         "apart from how fast the server happened to be during each tool's run"
     )
+    return lines
+
+
+def compare_streaming(pa_csv: Path, tl_csv: Path) -> list[str]:
+    """--streaming: both CSV headers (Response Throughput for a decoupled model), and per
+    level both Response Throughputs."""
+    pa_header, tl_header = csv_header(pa_csv), csv_header(tl_csv)
+    if pa_header == tl_header:
+        said = "== ours"
+    elif tl_header[: len(pa_header)] == pa_header:  # at a rate ours adds --verbose-csv's
+        said = f"== ours up to its last column (ours adds {len(tl_header) - len(pa_header)})"
+    else:
+        said = "!= ours"
+    lines = [f"  CSV header: perf_analyzer's {said}"]
+    column = "Response Throughput"
+    if column not in pa_header or column not in tl_header:
+        return lines + [f"  {column!r}: not in both CSVs (a model that is not decoupled)"]
+    pa_rows, tl_rows = read_pa_csv(pa_csv), read_pa_csv(tl_csv)
+    lines.append(f"  {'conc':>4} {'PA resp/s':>11} {'TL resp/s':>11} {'ratio':>6}")
+    for c in sorted(set(pa_rows) & set(tl_rows)):
+        a, b = pa_rows[c][column], tl_rows[c][column]
+        lines.append(f"  {c:>4} {a:>11.1f} {b:>11.1f} {b / a:>6.3f}")
     return lines
 
 
@@ -248,12 +281,23 @@ def main() -> int:
         "--input-data", action="append", default=[], help="a data FILE|DIR for both (repeatable)"
     )
     parser.add_argument("--shape", action="append", default=[], help="NAME:DIMS (repeatable)")
+    parser.add_argument("--sequence-length", type=int, help="sequence models: for both")
     parser.add_argument("--async", dest="use_async", action="store_true", help="both --async")
     parser.add_argument("--max-threads", type=int, default=16, help="with --async")
+    parser.add_argument(
+        "--streaming",
+        action="store_true",
+        help="both --streaming (gRPC; default model decoupled_stream): also compare the CSV "
+        "headers and Response Throughput",
+    )
     parser.add_argument("--http-url")
     parser.add_argument("--grpc-url")
     parser.add_argument("--work-dir", help="keep both tools' CSVs and logs here")
     args = parser.parse_args()
+    if args.streaming:
+        args.protocols = "grpc"
+        if args.model == parser.get_default("model"):
+            args.model = "decoupled_stream"
     with ExitStack() as stack:
         urls = {"http": args.http_url, "grpc": args.grpc_url}
         if not all(urls.values()):

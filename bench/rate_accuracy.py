@@ -5,6 +5,7 @@ rate held from one process.
     python bench/rate_accuracy.py                          # identity_fp32, 100/1000/5000 req/s
     python bench/rate_accuracy.py --rates 1000 --protocols grpc -p 2000
     python bench/rate_accuracy.py --ceiling 2000,4000,6000,8000   # highest rate held
+    python bench/rate_accuracy.py --rates 100,1000 --async        # both tools with --async
 
 Per rate and protocol, each tool runs one level (`--request-rate-range R`, constant
 distribution) with `--profile-export-file`, and we read from both files alike:
@@ -68,6 +69,7 @@ def one_level(
         *("--request-rate-range", f"{rate:g}", "-p", str(args.measurement_interval)),
         *("-s", str(args.stability_percentage), "--percentile", "95"),
         *("--max-threads", str(args.max_threads)),
+        *(("--async",) if args.async_calls else ()),
         *("-f", str(work / f"{name}.csv"), "--profile-export-file", str(work / f"{name}.json")),
     ]
     if tool == "pa":
@@ -151,6 +153,9 @@ def main() -> int:
     # perf_analyzer from giving up a level on a shared machine.
     parser.add_argument("-s", "--stability-percentage", type=float, default=100)
     parser.add_argument("--max-threads", type=int, default=16)
+    parser.add_argument(
+        "--async", dest="async_calls", action="store_true", help="both tools with --async"
+    )
     parser.add_argument("--http-url")
     parser.add_argument("--grpc-url")
     parser.add_argument("--work-dir", help="keep both tools' files and logs here")
@@ -167,7 +172,11 @@ def main() -> int:
             }
         work = Path(args.work_dir or tempfile.mkdtemp(prefix="tl-rate-"))
         work.mkdir(parents=True, exist_ok=True)
-        report = [f"model {args.model}, -p {args.measurement_interval} ms, files in {work}"]
+        calls = "--async" if args.async_calls else "sync"
+        report = [
+            f"model {args.model}, -p {args.measurement_interval} ms, --max-threads "
+            f"{args.max_threads}, {calls}, files in {work}"
+        ]
         report += accuracy(args, urls, work)
         if args.ceiling:
             report += ceiling(args, urls, work)

@@ -58,6 +58,9 @@ def settings_of(*argv: str) -> SweepSettings:
         (["--async", "--concurrency-range", "8", "--max-threads", "2"], "async", 2),
         # gevent's users all wait on Locust's own event loop: one thread.
         (["--async", "--client-io", "gevent"], "async", 1),
+        # At a request rate perf_analyzer keeps its default of 4, --async or not.
+        (["-a", "--request-rate-range", "100"], "async", 4),
+        (["-a", "--request-rate-range", "100", "--max-threads", "2"], "async", 2),
     ],
 )
 def test_perf_analyzers_defaults(argv, calls, threads):
@@ -71,7 +74,6 @@ def test_perf_analyzers_defaults(argv, calls, threads):
     "argv, words",
     [
         (["--async", "--sync"], "--async and --sync: cannot specify both"),
-        (["-a", "--request-rate-range", "100"], "--async: not supported yet with"),
         (["--async", "--client-io", "gevent", "--max-threads", "2"], "--max-threads with"),
         (["--async", "--max-threads", "0"], "--max-threads must be at least 1"),
     ],

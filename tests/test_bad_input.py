@@ -38,6 +38,10 @@ NEGATIVE_OR_ZERO = [
     (("-l", "-5"), "-l/--latency-threshold -5: must not be negative"),
     (("--latency-budget", "-5"), "--latency-budget -5: must be above 0 msec"),
     (("--processes", "0"), "--processes 0: must be at least 1"),
+    (("--sequence-length-variation", "-1"), "--sequence-length-variation. The value must be >="),
+    (("--sequence-id-range", "9:5"), "The 'end' value must be greater than 'start' value."),
+    (("--num-of-sequences", "0"), "Failed to parse --num-of-sequences. The value must be > 0."),
+    (("--sequence-length", "0"), "--sequence-length 0: must be > 0"),
 ]
 _started: dict[tuple[str, ...], subprocess.Popen[str]] = {}
 

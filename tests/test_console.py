@@ -93,7 +93,7 @@ def test_settings_block_for_a_p95_sweep():
         [
             "*** Measurement Settings ***",
             "  Batch size: 1",
-            "  Service Kind: Triton",
+            "  Service Kind: TRITON",
             '  Using "time_windows" mode for stabilization',
             "  Stabilizing using p95 latency and throughput",
             "  Measurement window: 5000 msec",
@@ -111,7 +111,7 @@ def test_settings_block_of_a_single_level_has_no_limits():
         [
             "*** Measurement Settings ***",
             "  Batch size: 8",
-            "  Service Kind: Triton",
+            "  Service Kind: TRITON",
             '  Using "time_windows" mode for stabilization',
             "  Stabilizing using average latency and throughput",
             "  Measurement window: 2000 msec",

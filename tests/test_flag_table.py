@@ -20,6 +20,7 @@ from locust.rpc.protocol import Message
 
 import triton_user.locustfile  # noqa: F401  (registers the Locust options, as `locust -f` does)
 from analysis.flag_table import FLAGS, from_values
+from analysis.periodic import PeriodicRange
 from analysis.settings import (
     Outputs,
     SweepSettings,
@@ -61,6 +62,11 @@ NON_DEFAULT_ARGV: dict[str, list[str]] = {
     "input_data": ["--input-data", "random", "--input-data", __file__],
     "shape": ["--shape", "INPUT0:16", "--shape", "INPUT1:2,3"],
     "string_length": ["--string-length", "9"],
+    "sequence_length": ["--sequence-length", "7"],
+    "sequence_length_variation": ["--sequence-length-variation", "5.5"],
+    "sequence_id_range": ["--sequence-id-range", "3:103"],  # at least END 8's IDs
+    "num_of_sequences": ["--num-of-sequences", "6"],
+    "serial_sequences": ["--serial-sequences"],
     "shared_memory": ["--shared-memory", "system"],
     "output_shared_memory_size": ["--output-shared-memory-size", "4096"],
     "header": ["-H", "X-Probe:abc", "-H", "Authorization:Bearer t0k3n"],
@@ -76,6 +82,7 @@ NON_DEFAULT_ARGV: dict[str, list[str]] = {
     "latency_budget_ms": ["--latency-budget", "40"],
     "client_io": ["--client-io", "gevent"],
     "async_calls": ["--async"],  # with gevent above: every user on Locust's own loop
+    "streaming": ["--streaming"],  # with -i grpc above
     "request_timeout_ms": ["--request-timeout-ms", "2500"],
     "verbose": ["-v"],
     # gRPC's TLS, as -i grpc above takes it. The settings check only that a certificate
@@ -112,6 +119,14 @@ INTERVALS_ARGV: dict[str, list[str]] = {"request_intervals": ["--request-interva
 # --sync is the default, refused beside --async: a round trip of its own
 # (tests/test_async_mode.py).
 SYNC_ARGV: dict[str, list[str]] = {"sync_calls": ["--sync"]}
+# Periodic concurrency mode is a load mode of its own (no --concurrency-range, no CSV, no
+# -l): a round trip of its own, on the settings it needs (--streaming, an export).
+PERIODIC_ARGV: dict[str, list[str]] = {
+    "periodic_concurrency_range": ["--periodic-concurrency-range", "2:8:3"],
+    "request_period": ["--request-period", "4"],
+}
+PERIODIC_NEEDS = ["-m", "decoupled_stream", "-i", "grpc", "--streaming"]
+PERIODIC_NEEDS += ["--profile-export-file", "out.export.json"]
 
 
 def profile_args(argv: list[str]) -> argparse.Namespace:
@@ -148,10 +163,9 @@ def test_the_round_trip_sets_every_flag():
         | set(RATE_ARGV)
         | set(INTERVALS_ARGV)
         | set(SYNC_ARGV)
+        | set(PERIODIC_ARGV)
     )
-    assert every == {f.dest for f in FLAGS}, (
-        "give the new flag a value here"
-    )
+    assert every == {f.dest for f in FLAGS}, "give the new flag a value here"
 
 
 def test_every_setting_reaches_a_worker_unchanged():
@@ -159,14 +173,35 @@ def test_every_setting_reaches_a_worker_unchanged():
     settings, outputs = from_pa_namespace(ns)
     for name, value in [*vars(settings).items(), *vars(outputs).items()]:
         default = {f.name: f for f in [*fields(SweepSettings), *fields(Outputs)]}[name].default
-        assert name == "model" or value != default, f"{name} is left at its default"
+        # periodic: a load mode of its own (test_every_periodic_setting_reaches_a_worker);
+        # sync_forced: --sync, refused beside --async (test_sync_reaches_a_worker_unchanged)
+        assert name in ("model", "periodic", "sync_forced") or value != default, (
+            f"{name} is left at default"
+        )
 
+    assert what_a_worker_builds(locust_namespace(ns)) == (settings, outputs)
+
+
+def test_sync_reaches_a_worker_unchanged():
+    ns = profile_args(["-m", "accumulator", *SYNC_ARGV["sync_calls"]])
+    settings, outputs = from_pa_namespace(ns)
+    assert settings.sync_forced and settings.calls == "sync"
+    assert SweepSettings.from_dict(settings.to_dict()) == settings
+    assert what_a_worker_builds(locust_namespace(ns)) == (settings, outputs)
+
+
+def test_every_periodic_setting_reaches_a_worker_unchanged():
+    ns = profile_args(PERIODIC_NEEDS + [a for argv in PERIODIC_ARGV.values() for a in argv])
+    settings, outputs = from_pa_namespace(ns)
+    assert settings.periodic == PeriodicRange(2, 8, 3, request_period=4)
+    assert SweepSettings.from_dict(settings.to_dict()) == settings
     assert what_a_worker_builds(locust_namespace(ns)) == (settings, outputs)
 
 
 def test_every_https_setting_reaches_a_worker_unchanged():
     argv = {**NON_DEFAULT_ARGV, "protocol": ["-i", "http"], **HTTPS_ARGV}
-    for dest in [d for d in argv if d.startswith("ssl_grpc_")]:
+    # gRPC's own: TLS, and --streaming (gRPC only).
+    for dest in [d for d in argv if d.startswith("ssl_grpc_") or d == "streaming"]:
         del argv[dest]
     ns = profile_args([a for values in argv.values() for a in values])
     settings, outputs = from_pa_namespace(ns)

@@ -3,6 +3,10 @@ synthetic clocks. The gate hands those slots out in order to whichever user is f
 
 from __future__ import annotations
 
+import ctypes
+import threading
+import time
+
 import msgpack
 import numpy as np
 import pytest
@@ -16,9 +20,13 @@ from analysis.pacer import (
     pacer_for,
     read_intervals,
 )
-from triton_user.sweep.pacing import RateGate
+from triton_user.sweep.pacing import PacedLoop, RateGate
+from triton_user.sweep.recorder import Recorder
+from triton_user.sweep.request_loop import TIMER_SLACK_NS
+from triton_user.wire.timing import Timing
 
 S = 1_000_000_000
+PR_GET_TIMERSLACK = 30
 
 
 def test_a_constant_rate_is_evenly_spaced_from_one_interval_after_the_start():
@@ -165,3 +173,24 @@ def test_a_share_no_pacer_can_follow_is_refused(wire):
 def test_a_turn_outside_the_senders_is_refused():
     with pytest.raises(ValueError, match="sender 3 of 3"):
         StridedPacer(ConstantPacer(1.0), 3, 3)
+
+
+def test_a_paced_user_sleeps_with_a_one_microsecond_timer_slack():
+    # Linux's default 50 µs slack would let every wake-up for a slot come up to 50 µs late.
+    libc = ctypes.CDLL(None)
+    seen: list[int] = []
+    done = threading.Event()
+
+    def send() -> Timing:
+        seen.append(libc.prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0))
+        loop.stop()
+        done.set()
+        now = time.monotonic_ns()
+        return Timing(now, now, 0, 0, 0)
+
+    gate = RateGate()
+    loop = PacedLoop(send, lambda: None, gate, Recorder(), lambda t: None)
+    gate.start(ConstantPacer(1000.0))
+    loop.start()
+    assert done.wait(5)
+    assert seen == [TIMER_SLACK_NS] == [1_000]

@@ -138,6 +138,17 @@ def test_toml_errors_name_the_line_too():
             "plan.yaml:10: scenario 'slow-http': slos: SLO 'p95 < 50ms at concurrency 9': "
             "concurrency 9 is not a level of the sweep (1, 2, 3, 4)",
         ),
+        # a load mode with no levels to judge
+        (
+            (
+                '    protocol: http\n    concurrency-range: "1:4"',
+                '    protocol: grpc\n    periodic-concurrency-range: "1:4:1"\n'
+                "    streaming: true\n    profile-export-file: e.json",
+            ),
+            "plan.yaml:6: scenario 'slow-http': periodic-concurrency-range: not in a plan: its "
+            "one result is a profile export, with no levels for SLOs, baselines or history; "
+            "run it with `triton-locust profile`",
+        ),
         (
             ("    percentile: 95", "    percentile: 95\n    percentile: 99"),
             "plan.yaml:9: not valid YAML: key 'percentile' given twice",

@@ -215,7 +215,7 @@ def test_the_request_log_gives_each_window_up_once():
     log = RequestLog()
     log.add(0, 10, cols(1), cols(2))
     log.add(10, 20, cols(11), cols(12))
-    starts, ends = log.take(0, 10)
+    starts, ends, _ = log.take(0, 10)
     assert starts.tolist() == [1] and ends.tolist() == [2]
     with pytest.raises(LookupError, match=r"\[0, 10\]"):
         log.take(0, 10)
@@ -263,7 +263,7 @@ def test_the_recorder_keeps_each_windows_successful_requests_only_when_asked():
     for i in range(10):  # the 4th fails; the last ends after the window
         recorder.record(t0 + i * 10, t0 + i * 10 + 5 + (100 if i == 9 else 0), 1, 1, i != 3)
     sample = recorder.cut(t0, t0 + 100)
-    starts, ends = log.take(t0, t0 + 100)
+    starts, ends, _ = log.take(t0, t0 + 100)
     assert len(starts) == sample.latencies.count == 8
     assert (starts - t0).tolist() == [0, 10, 20, 40, 50, 60, 70, 80]
     assert (ends - starts).tolist() == [5] * 8

@@ -25,8 +25,9 @@ def settings_of(*argv: str) -> SweepSettings:
 
 
 def without_concurrency(argv: dict[str, list[str]]) -> list[str]:
-    # --async is concurrency mode's too (refused with a rate, tests/test_async_mode.py).
-    concurrency_only = ("concurrency_range", "async_calls")
+    # The table's --async comes with --client-io gevent, which refuses RATE_ARGV's
+    # --max-threads; --async at a rate (and --streaming) is tests/test_async_rate.py's.
+    concurrency_only = ("concurrency_range", "async_calls", "streaming")
     return [a for dest, v in argv.items() if dest not in concurrency_only for a in v]
 
 

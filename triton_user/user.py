@@ -21,7 +21,8 @@ from locust.env import Environment
 from triton_user.options import from_locust_options
 from triton_user.requests.plan import InferClient, RequestPlan
 from triton_user.sweep.async_loop import HubThread, HubThreads, hub_client, hub_threads
-from triton_user.sweep.pacing import PacedLoop, wait_for
+from triton_user.sweep.async_pacing import AsyncPacedLoop
+from triton_user.sweep.pacing import PacedLoop, record_at_slot, wait_for
 from triton_user.sweep.process_state import ProcessState, attach
 from triton_user.sweep.request_loop import ThreadedLoop
 
@@ -50,10 +51,13 @@ class TritonUser(User):
 
     def on_start(self) -> None:
         state = process_state(self.environment)
-        self._state = state
-        self._loop: ThreadedLoop | PacedLoop | None = None
+        self._triton = state  # not `_state`: Locust's User keeps its own there
+        self._loop: ThreadedLoop | PacedLoop | AsyncPacedLoop | None = None
         self._placed: tuple[HubThreads, HubThread] | None = None  # --async: its thread
         self._paced = state.plan.settings.rate_mode
+        if self._paced and state.plan.settings.calls == "async":
+            self._start_async_paced(state)
+            return
         if state.plan.settings.client_io == "threads" and self._paced:
             client = state.plan.new_client()
             send = state.plan.sender(client)
@@ -85,6 +89,22 @@ class TritonUser(User):
         self._placed = threads, thread
         self._start_loop(state, hub_client(state.plan), host=thread.spawn)
 
+    def _start_async_paced(self, state: ProcessState) -> None:
+        """--async at a rate: this user's dispatcher (async_pacing.py) on one of the
+        process's hub threads, or on Locust's own hub with --client-io gevent."""
+        plan = state.plan
+        if plan.settings.client_io == "threads":
+            threads = hub_threads(self.environment, plan.settings.rate.max_threads)
+            thread = threads.place()
+            self._placed = threads, thread
+            new_client, host = (lambda: hub_client(plan)), thread.spawn
+        else:
+            new_client, host = plan.new_client, gevent.spawn
+        self._loop = AsyncPacedLoop(
+            lambda: plan.sender(new_client()), state.gate, state.recorder, state.events, host
+        )
+        self._loop.start()
+
     def _start_loop(self, state: ProcessState, client: InferClient, **where: Any) -> None:
         """This user's closed loop on `client`: in an OS thread of its own, or (`host`) as
         a greenlet of a hub thread."""
@@ -111,12 +131,13 @@ class TritonUser(User):
             self._infer_at_slot()
             return
         t = self._send()
-        self._record(t.start_ns, t.end_ns, t.send_ns, t.recv_ns, t.error is None)
+        ok = t.error is None
+        self._record(t.start_ns, t.end_ns, t.send_ns, t.recv_ns, ok, t.responses_ns, t.sequence_end)
         self._fire(t)
 
     def _infer_at_slot(self) -> None:
         """Request-rate mode on gevent: the next slot, then the request (pacing.py)."""
-        state = self._state
+        state = self._triton
         slot = state.gate.take()
         if slot is None:
             gevent.sleep(0.01)
@@ -126,7 +147,5 @@ class TritonUser(User):
             return
         state.recorder.count_sent()
         t = self._send()
-        state.recorder.record_paced(
-            t.start_ns, t.end_ns, t.send_ns, t.recv_ns, t.error is None, due
-        )
+        record_at_slot(state.recorder, t, due)
         self._fire(t)

@@ -18,6 +18,7 @@ from analysis.report.json_out import summary_dict
 from analysis.report.metrics_table import metrics_section
 from analysis.report.recommend import KNEE_METHOD, Recommendation, recommend
 from analysis.report.settings_words import settings_rows
+from analysis.report.stream_table import stream_section
 from analysis.report.summary import LevelRow, RunSummary, from_result
 from analysis.report.text import meaning, recommendation_groups
 from analysis.results import SweepResult
@@ -317,6 +318,7 @@ def report_html(summary: RunSummary, rec: Recommendation) -> str:
         + svg(charts.throughput_latency(summary, rec)),
         "<h2>Levels</h2>" + _levels_table(summary),
         metrics_section([(str(r.concurrency), r.server_metrics) for r in summary.levels]),
+        stream_section(summary.levels),
         "<h2>Throughput and latency by concurrency</h2>" + svg(charts.by_concurrency(summary, rec)),
         "<h2>Latency breakdown</h2>"
         + (

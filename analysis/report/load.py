@@ -10,7 +10,13 @@ from pathlib import Path
 from analysis.pa_arithmetic import NS_PER_S, NS_PER_US
 from analysis.profile_export import CONCURRENCY, ProfileExport, from_dict, is_profile_export
 from analysis.report.csv_input import CSV_LATENCY_PERCENTILE, read_csv
-from analysis.report.summary import LevelRow, RunSummary, WindowPoint, from_result
+from analysis.report.summary import (
+    LevelRow,
+    RunSummary,
+    StreamFigures,
+    WindowPoint,
+    from_result,
+)
 from analysis.results import SweepResult
 from analysis.stabiliser import StabilityRule, last_windows, spread
 from analysis.window import merge
@@ -40,7 +46,8 @@ def export_summary(export: ProfileExport, source: str = "") -> RunSummary:
     perf_analyzer's own export this gives its CSV's throughput and latencies. The export
     does not say the batch size (throughput counts 1 inference a request), what the run
     stabilised on (p95 is assumed, as for a CSV), nor whether a level settled (unknown);
-    it has no client split and no server figures."""
+    it has no client split and no server figures. A streamed export's requests give
+    the response figures (Response Throughput, first- and inter-response latencies)."""
     rate = [e.value for e in export.experiments if e.mode != CONCURRENCY]
     if rate:
         raise ValueError(
@@ -78,6 +85,8 @@ def export_summary(export: ProfileExport, source: str = "") -> RunSummary:
                 ],
                 avg_latency_us=None if m.avg_latency_ns is None else m.avg_latency_ns / NS_PER_US,
                 spread=(s.throughput, s.latency),
+                # Streamed requests (several response_timestamps): their responses.
+                stream=StreamFigures.of(m),
             )
         )
     return RunSummary(

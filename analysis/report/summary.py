@@ -8,6 +8,7 @@ from typing import Any
 from analysis.pa_arithmetic import NS_PER_S, NS_PER_US, server_columns_us
 from analysis.results import SweepResult
 from analysis.server_metrics import ServerMetrics
+from analysis.window import Window
 
 # The latency breakdown's parts, in perf_analyzer's CSV order (client to server and back).
 BREAKDOWN_PARTS: tuple[str, ...] = (
@@ -29,6 +30,28 @@ class WindowPoint:
 
 
 @dataclass(frozen=True)
+class StreamFigures:
+    """A streamed level's responses: perf_analyzer's Response Throughput, responses per
+    request, and the latency to the first response and between responses (usec)."""
+
+    response_throughput: float
+    responses_per_request: float
+    first_us: dict[int, float]
+    inter_us: dict[int, float]
+
+    @classmethod
+    def of(cls, w: Window) -> StreamFigures | None:
+        if not w.streamed:
+            return None
+        return cls(
+            w.response_throughput,
+            w.response_count / w.request_count if w.request_count else 0.0,
+            {p: v / NS_PER_US for p, v in w.first_response_percentiles_ns.items()},
+            {p: v / NS_PER_US for p, v in w.inter_response_percentiles_ns.items()},
+        )
+
+
+@dataclass(frozen=True)
 class LevelRow:
     concurrency: int
     throughput: float
@@ -45,6 +68,8 @@ class LevelRow:
     spread: tuple[float, float] | None = None
     # --collect-metrics: the server's metrics over the reported windows (None: not collected).
     server_metrics: ServerMetrics | None = None
+    # --streaming: the level's responses (None: its requests did not stream).
+    stream: StreamFigures | None = None
 
     @property
     def server_compute_us(self) -> float | None:
@@ -120,6 +145,7 @@ def from_result(result: SweepResult, source: str = "") -> RunSummary:
                 avg_latency_us=None if w.avg_latency_ns is None else w.avg_latency_ns / NS_PER_US,
                 spread=(level.spread.throughput, level.spread.latency),
                 server_metrics=w.server_metrics,
+                stream=StreamFigures.of(w),
                 windows=[
                     WindowPoint(
                         (win.end_ns - first_start) / NS_PER_S,

@@ -18,7 +18,7 @@ from locust.env import Environment  # noqa: E402
 
 from analysis.exit_codes import EXIT_MEANINGS  # noqa: E402
 from analysis.flag_table import FLAGS  # noqa: E402
-from analysis.settings import Outputs  # noqa: E402
+from analysis.settings import Outputs, SweepSettings  # noqa: E402
 from triton_locust.errors import UserError  # noqa: E402
 from triton_locust.pa_flags import add_pa_flags, from_pa_namespace  # noqa: E402
 from triton_locust.server.launcher import free_ports  # noqa: E402
@@ -32,6 +32,7 @@ from triton_user.sweep.locust_sweep import (  # noqa: E402
     PreflightError,
     check_rate_workers,
 )
+from triton_user.sweep.periodic import PeriodicRun  # noqa: E402
 from triton_user.user import TritonUser  # noqa: E402
 
 
@@ -173,6 +174,8 @@ def run_sweep(args: argparse.Namespace) -> int:
         raise UserError(DISTRIBUTED_EXPORT)
     if settings.shared_memory != "none" and (args.processes or args.master):
         raise UserError(SHARED_MEMORY_DISTRIBUTED)
+    if settings.periodic is not None:  # no levels, no Locust users: a run of its own
+        return run_periodic(settings, outputs)
     environment = Environment(user_classes=[TritonUser], events=locust.events)
     sweep = LocustSweep(environment, settings, outputs)
     try:
@@ -197,6 +200,18 @@ def run_sweep(args: argparse.Namespace) -> int:
         cluster.stop() if cluster else runner.quit()
         sweep.release_regions()  # done on Locust's test_stop already, unless cut short
     return sweep.exit_code
+
+
+def run_periodic(settings: SweepSettings, outputs: Outputs) -> int:
+    """--periodic-concurrency-range: perf_analyzer's periodic concurrency mode."""
+    run = PeriodicRun(settings, outputs)
+    try:
+        run.preflight()
+    except PreflightError as exc:
+        raise UserError(str(exc)) from exc
+    gevent.signal_handler(signal.SIGINT, run.stop)
+    gevent.signal_handler(signal.SIGTERM, run.stop)
+    return run.run()
 
 
 def check_cluster_flags(args: argparse.Namespace) -> None:

@@ -3,9 +3,11 @@ with -v perf_analyzer's line per window, then ours: window k of -r and the sprea
 
 from __future__ import annotations
 
-from typing import TextIO
+from collections.abc import Mapping
+from typing import Any, TextIO
 
 from analysis import console
+from analysis.model_config import is_decoupled
 from analysis.results import LevelResult, SweepResult
 from analysis.settings import SweepSettings
 from analysis.stabiliser import Verdict
@@ -20,10 +22,14 @@ class ConsoleOutput:
         self.results_json = results_json  # named where an interrupted level is kept
         self.settings: SweepSettings | None = None
         self.level = LevelWindows()
+        self.decoupled = False
+
+    def model_read(self, model_config: Mapping[str, Any]) -> None:
+        self.decoupled = is_decoupled(model_config)
 
     def sweep_started(self, settings: SweepSettings) -> None:
         self.settings = settings
-        self._print(console.settings_block(settings))
+        self._print(console.settings_block(settings, decoupled=self.decoupled))
 
     def level_started(self, concurrency: float) -> None:
         self.level.start(concurrency)
@@ -41,7 +47,10 @@ class ConsoleOutput:
         if level.verdict is Verdict.INTERRUPTED:
             self._print(console.interrupted_line(level, self.results_json))
         else:
-            self._print(console.level_block(level, result.settings, verbose=self.verbose))
+            block = console.level_block(
+                level, result.settings, verbose=self.verbose, decoupled=self.decoupled
+            )
+            self._print(block)
 
     def sweep_ended(self, result: SweepResult) -> None:
         if result.reported_levels:

@@ -39,6 +39,7 @@ class ModelSignature:
     inputs: tuple[tuple[str, str, tuple[int, ...]], ...]
     outputs: tuple[str, ...]
     output_types: tuple[tuple[str, str, tuple[int, ...]], ...] = ()
+    sequence: bool = False  # a stateful model (sequence_batching): its requests form sequences
 
     @classmethod
     def from_metadata(
@@ -61,6 +62,7 @@ class ModelSignature:
             output_types=tuple(
                 (o["name"], o["datatype"], dims(o)) for o in metadata.get("outputs", [])
             ),
+            sequence="sequence_batching" in config,
         )
 
 

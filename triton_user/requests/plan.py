@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from analysis.input_data import ITEM_SIZE, check_outputs
+from analysis.input_data import ITEM_SIZE
 from analysis.settings import SweepSettings, authority, host_port
 from triton_user.requests.control import TritonControl
 from triton_user.requests.inputs import (
@@ -23,14 +23,18 @@ from triton_user.requests.inputs import (
     build_inputs,
     read_data,
 )
+from triton_user.requests.sequence_sender import SequenceBook, SequenceData, SequenceSender
 from triton_user.requests.shared_memory import DISTRIBUTED, SharedMemoryError, SharedRegions
-from triton_user.wire import grpc_client, http_client
+from triton_user.requests.validation import validated
+from triton_user.wire import grpc_client, grpc_stream, http_client
 from triton_user.wire.sockets import connect
 from triton_user.wire.tensor import Region, Tensor
-from triton_user.wire.timing import ErrorLog, Timing
+from triton_user.wire.timing import Timing
 from triton_user.wire.tls import wire_tls
 
-InferClient = http_client.HttpInferClient | grpc_client.GrpcInferClient
+InferClient = (
+    http_client.HttpInferClient | grpc_client.GrpcInferClient | grpc_stream.GrpcStreamClient
+)
 
 
 class Sender(Protocol):
@@ -81,6 +85,10 @@ class RequestPlan:
     # output's, which the server writes the responses into.
     regions: SharedRegions | None = field(default=None, compare=False, repr=False)
     output_regions: Mapping[str, Region] = field(default_factory=dict)
+    # A sequence model: its steps' requests (per stream) and the process's sequences.
+    sequence_data: SequenceData | None = None
+    sequence_payloads: tuple[tuple[bytes, ...], ...] = ()
+    sequences: SequenceBook | None = field(default=None, compare=False, repr=False)
 
     @property
     def payload(self) -> bytes:
@@ -103,6 +111,8 @@ class RequestPlan:
         data files: one line naming the file, the step and the input). With
         --shared-memory system, `regions` is where the inputs and outputs are put and
         registered (the caller releases them, also when this raises)."""
+        if signature.sequence:
+            return cls._for_sequences(settings, signature)
         data_read = None
         if settings.input_files:
             data = read_data(signature, settings.input_files, settings.batch_size, settings.shapes)
@@ -141,9 +151,38 @@ class RequestPlan:
             output_regions=output_regions,
         )
 
+    @classmethod
+    def _for_sequences(cls, settings: SweepSettings, signature: ModelSignature) -> RequestPlan:
+        """A sequence model's plan: each data step encoded once (sequence_sender.py adds
+        the sequence's parameters per request), and perf_analyzer's settings for such a
+        model. Raises InputError."""
+        try:
+            settings = settings.for_sequence_model()
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        data = SequenceData.build(settings, signature)
+        payloads = tuple(
+            tuple(_encode(settings, signature, tensors, {}) for tensors in stream)
+            for stream in data.streams
+        )
+        first = len(data.streams[0])
+        return cls(
+            settings,
+            signature,
+            payloads[0],
+            data_read=(len(data.streams), first) if data.from_files else None,
+            sequence_data=data,
+            sequence_payloads=payloads,
+            sequences=SequenceBook(settings, data.stream_lengths),
+        )
+
     def sender(self, client: InferClient) -> Sender:
         """How a user sends its requests over `client`. One payload and nothing to check:
         the payload, as is, every time (no cost per request beyond the call)."""
+        if self.sequences is not None and self.sequence_data is not None:
+            grpc = self.settings.protocol == "grpc"
+            data, payloads = self.sequence_data, self.sequence_payloads
+            return SequenceSender(self.sequences, data, payloads, client, grpc)
         if len(self.payloads) == 1 and not self.validates:
             send = functools.partial(client.infer, self.payloads[0])
             send.close = client.close  # type: ignore[attr-defined]
@@ -167,7 +206,9 @@ class RequestPlan:
         timeout_s = self.settings.request_timeout_ms / 1000
         tls = wire_tls(self.settings)
         if self.settings.protocol == "grpc":
-            return grpc_client.GrpcInferClient(
+            # --streaming: one ModelStreamInfer stream per user (perf_analyzer: per context).
+            grpc = grpc_stream.GrpcStreamClient if self.settings.streaming else None
+            return (grpc or grpc_client.GrpcInferClient)(
                 self.settings.url,
                 self.settings.headers,
                 timeout_s=timeout_s,
@@ -199,7 +240,7 @@ class RequestPlan:
 # shared memory is in a region every request shares: each of its requests fails.
 SHM_VALIDATION = (
     "--shared-memory with validation_data in --input-data: perf_analyzer fails every such "
-    "request (\"Output size doesn't match expected size\": the outputs are in one region all "
+    'request ("Output size doesn\'t match expected size": the outputs are in one region all '
     "requests share, not in the response); leave out one of them"
 )
 
@@ -281,17 +322,9 @@ class StepSender:
         k = self._next % len(self._payloads)
         self._next += self._users.active
         t = self._infer(self._payloads[k])
-        expected = self._expected[k]
-        if expected is None or t.error is not None:
+        if self._expected[k] is None:
             return t
-        try:
-            error = check_outputs(self._client.last_outputs(), expected, self._wheres[k])
-        except ValueError as exc:
-            error = f"malformed inference response to {self._wheres[k]}: {exc}"
-        if error is None:
-            return t
-        ErrorLog.note(error)
-        return replace(t, error=error)
+        return validated(t, self._client, self._expected[k], self._wheres[k])
 
     def close(self) -> None:
         self._users.release(self._number)

@@ -8,8 +8,8 @@ measurement: what was measured matters more than any one way of showing it."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from typing import Protocol
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
 from analysis.results import LevelResult, SweepResult
 from analysis.settings import SweepSettings
@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 
 
 class SweepListener(Protocol):
+    def model_read(self, model_config: Mapping[str, Any]) -> None:
+        """The model's configuration, as the server gave it before any load."""
+
     def sweep_started(self, settings: SweepSettings) -> None: ...
 
     def level_started(self, concurrency: int) -> None: ...
@@ -42,6 +45,9 @@ class SweepEvents:
 
     def subscribe(self, listener: object) -> None:
         self.listeners.append(listener)
+
+    def model_read(self, model_config: Mapping[str, Any]) -> None:
+        self._tell("model_read", model_config)
 
     def sweep_started(self, settings: SweepSettings) -> None:
         self._tell("sweep_started", settings)

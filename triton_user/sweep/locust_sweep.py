@@ -25,8 +25,9 @@ from triton_user.requests.shared_memory import DISTRIBUTED as SHARED_MEMORY_DIST
 from triton_user.requests.shared_memory import SharedRegions
 from triton_user.sweep.driver import SampleSource, SweepDriver, SweepError
 from triton_user.sweep.events import SweepEvents
+from triton_user.sweep.periodic import LOCUST_REFUSAL
 from triton_user.sweep.preflight import PreflightError, preflight, release
-from triton_user.sweep.process_state import attach
+from triton_user.sweep.process_state import SEQUENCE_PARTS, attach
 from triton_user.sweep.stats_poll import RestartAwarePoll
 from triton_user.sweep.window_channel import MasterSamples
 
@@ -93,6 +94,8 @@ class LocustSweep:
     def preflight(self) -> None:
         """Check the result files can be written and the server and model answer; build
         the request every user sends. Raises PreflightError."""
+        if self.settings.periodic is not None:  # `triton-locust profile` runs it, not users
+            raise PreflightError(LOCUST_REFUSAL)
         try:
             self.files.check()
         except OSError as exc:
@@ -101,6 +104,7 @@ class LocustSweep:
         if isinstance(runner, MasterRunner) and self.settings.shared_memory != "none":
             raise PreflightError(SHARED_MEMORY_DISTRIBUTED)
         ready = preflight(self.settings)
+        self.settings = ready.plan.settings  # as the model makes them (a sequence model's)
         self._control, self.server_version = ready.control, ready.server_version
         self._regions = ready.plan.regions
         self.model_config = ready.model_config
@@ -131,6 +135,12 @@ class LocustSweep:
         control = self._control
         assert control is not None, "preflight() first"
         if isinstance(self.environment.runner, MasterRunner):
+            options = self.environment.parsed_options
+            state = getattr(self.environment, "triton", None)
+            if getattr(getattr(state, "plan", None), "sequences", None) and options is not None:
+                # Sent with the first spawn: every worker connected has an index below
+                # this, and takes that part of the sequence IDs.
+                setattr(options, SEQUENCE_PARTS, self.environment.runner.worker_index_max)
             samples = MasterSamples(self.environment)
             self._samples = samples  # deals request-rate mode's schedule out to the workers
             source: SampleSource = samples
@@ -157,6 +167,7 @@ class LocustSweep:
             self.events.subscribe(self._metrics)  # scraping ends with the sweep, however
         self._driver.result.server_version = self.server_version
         self._driver.result.model_config = self.model_config
+        self.events.model_read(self.model_config)
         # Stop pressed in the web UI (or the runner stopping): end the sweep, keep its levels.
         # On test_stopping, before Locust stops the users: a window measured while they stop
         # (a master waits for its workers) would count nothing and be kept as a level's.

@@ -16,10 +16,10 @@ from gevent import monkey
 
 from analysis.pacer import Pacer
 from triton_user.sweep.recorder import Recorder
+from triton_user.sweep.request_loop import own_thread, tighten_timer_slack
 from triton_user.wire.timing import Timing, crashed
 
 _allocate_lock = monkey.get_original("_thread", "allocate_lock")
-_start_thread = monkey.get_original("_thread", "start_new_thread")
 _thread_sleep = monkey.get_original("time", "sleep")  # a user's OS thread never enters gevent
 # A user waiting for a slot wakes at least this often, to follow a new level's schedule.
 WAKE_NS = 50_000_000
@@ -71,6 +71,15 @@ def wait_for(gate: RateGate, generation: int, due_ns: int, sleep: Callable[[floa
         sleep(min(wait, WAKE_NS) / 1e9)
 
 
+def record_at_slot(recorder: Recorder, t: Timing, due_ns: int) -> None:
+    """A paced request with its slot (streamed: its responses' arrivals; a sequence
+    model's: whether it ended its sequence)."""
+    ok = t.error is None
+    recorder.record_paced(
+        t.start_ns, t.end_ns, t.send_ns, t.recv_ns, ok, due_ns, t.responses_ns, t.sequence_end
+    )
+
+
 class PacedLoop:
     """A user of request-rate mode in an OS thread of its own: take a slot, sleep until it,
     send, record the request with its slot; until stopped."""
@@ -88,13 +97,14 @@ class PacedLoop:
         self._running = True
 
     def start(self) -> None:
-        _start_thread(self._run, ())
+        own_thread(self._run)
 
     def stop(self) -> None:
         self._running = False
 
     def _run(self) -> None:
         gate, send, recorder, fire = self._gate, self._send, self._recorder, self._fire
+        tighten_timer_slack()
         try:
             while self._running:
                 slot = gate.take()
@@ -109,9 +119,7 @@ class PacedLoop:
                     t = send()
                 except Exception as exc:  # a failed request, shown; not a thread ended unseen
                     t = crashed(time.monotonic_ns(), exc)
-                recorder.record_paced(
-                    t.start_ns, t.end_ns, t.send_ns, t.recv_ns, t.error is None, due
-                )
+                record_at_slot(recorder, t, due)
                 fire(t)
         finally:
             self._close()

@@ -9,12 +9,19 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from analysis.model_config import is_decoupled
 from analysis.settings import SweepSettings
 from triton_user.requests.control import ControlError, TritonControl
 from triton_user.requests.inputs import InputError
 from triton_user.requests.plan import RequestPlan
 from triton_user.requests.shared_memory import SharedRegions
 from triton_user.wire.tls import TlsError, wire_tls
+
+# perf_analyzer's words (perf_analyzer.cc): a decoupled model answers only on a stream.
+DECOUPLED_NEEDS_STREAMING = (
+    "Decoupled models must be run with `--async` and `--streaming` and either `-i grpc` or "
+    "`--service-kind=triton_c_api`"
+)
 
 
 class PreflightError(Exception):
@@ -50,6 +57,8 @@ def preflight(settings: SweepSettings) -> Ready:
         plan = RequestPlan.build(settings, signature, regions)
         control.stats(settings.model, settings.model_version)
         config = control.model_config(settings.model, settings.model_version)
+        if is_decoupled(config) and not settings.streaming:
+            raise ControlError(f"model {settings.model}: {DECOUPLED_NEEDS_STREAMING}")
         try:
             plan.check_tls()
         except (OSError, ValueError) as exc:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from locust.env import Environment
+from locust.runners import WorkerRunner
 
 from analysis.pacer import RateShare
 from triton_user.requests.plan import RequestPlan
@@ -23,6 +24,9 @@ from triton_user.sweep.pacing import RateGate
 from triton_user.sweep.recorder import Recorder
 from triton_user.sweep.request_loop import EventBuffer
 from triton_user.wire.timing import Timing
+
+# The option a master sets for its workers: how many parts the sequence IDs are split into.
+SEQUENCE_PARTS = "triton_sequence_parts"
 
 
 class RequestFailed(Exception):
@@ -90,6 +94,12 @@ def attach(environment: Environment, plan: RequestPlan) -> ProcessState:
         plan.settings.rate.start if plan.settings.rate_mode else plan.settings.concurrency_start
     )
     state = ProcessState(plan, Recorder(histogram=histograms), environment=environment, level=level)
+    runner, sequences = environment.runner, getattr(plan, "sequences", None)
+    if sequences is not None and isinstance(runner, WorkerRunner):
+        # The master counts the workers' indexes before the load (SEQUENCE_PARTS): each
+        # worker sends its own part of the correlation IDs.
+        parts = getattr(environment.parsed_options, SEQUENCE_PARTS, 1) or 1
+        sequences.split(runner.worker_index, int(parts))
     # A worker's share may come before its first user builds this state (the plan asks the
     # server for the model first): its slots are due from when it came, none is skipped.
     pending = getattr(environment, "triton_rate", None)

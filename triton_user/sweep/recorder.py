@@ -28,6 +28,9 @@ FOLD_EVERY_S = 0.5
 # polls the server between the two), so a folded row belongs to the window under way, or,
 # having ended before it, to none.
 FOLD_AGE_NS = 1_000_000_000
+# A row's `ok` also carries a sequence model's flags, so that its rows grow no wider: bit 0
+# no error, bit 1 a request of a sequence, bit 2 it carried the sequence's END flag.
+OK, IN_SEQUENCE, SEQUENCE_END = 1, 2, 4
 
 
 class Recorder:
@@ -36,6 +39,8 @@ class Recorder:
         # Request-rate mode's rows carry their slot too; a list of their own keeps the
         # concurrency rows (and their cost) as they are.
         self._paced_rows: list[tuple[int, int, int, int, bool, int]] = []
+        # --streaming's rows carry each response's arrival (and, paced, their slot last).
+        self._stream_rows: list[tuple] = []
         self.paced = False
         self._sent = 0
         # Users in OS threads record too: the swap must not lose an append racing it.
@@ -60,15 +65,47 @@ class Recorder:
             raise ValueError("a Locust worker's recorder keeps histograms, not requests")
         self._export = log
 
-    def record(self, start_ns: int, end_ns: int, send_ns: int, recv_ns: int, ok: bool) -> None:
+    def record(
+        self,
+        start_ns: int,
+        end_ns: int,
+        send_ns: int,
+        recv_ns: int,
+        ok: bool,
+        responses_ns: tuple[int, ...] = (),
+        sequence_end: bool | None = None,
+    ) -> None:
+        """`responses_ns`: a streamed request's response arrivals (Timing.responses_ns);
+        `sequence_end`: whether a sequence model's request carried END (Timing.sequence_end,
+        None for other models)."""
+        if sequence_end is not None:
+            ok = ok | IN_SEQUENCE | (SEQUENCE_END if sequence_end else 0)
         with self._lock:
-            self._rows.append((start_ns, end_ns, send_ns, recv_ns, ok))
+            if responses_ns:
+                self._stream_rows.append((start_ns, end_ns, send_ns, recv_ns, ok, responses_ns))
+            else:
+                self._rows.append((start_ns, end_ns, send_ns, recv_ns, ok))
 
     def record_paced(
-        self, start_ns: int, end_ns: int, send_ns: int, recv_ns: int, ok: bool, scheduled_ns: int
+        self,
+        start_ns: int,
+        end_ns: int,
+        send_ns: int,
+        recv_ns: int,
+        ok: bool,
+        scheduled_ns: int,
+        responses_ns: tuple[int, ...] = (),
+        sequence_end: bool | None = None,
     ) -> None:
+        """A request of request-rate mode with its slot; the rest as in `record`."""
+        if sequence_end is not None:
+            ok = ok | IN_SEQUENCE | (SEQUENCE_END if sequence_end else 0)
         with self._lock:
-            self._paced_rows.append((start_ns, end_ns, send_ns, recv_ns, ok, scheduled_ns))
+            if responses_ns:
+                row = (start_ns, end_ns, send_ns, recv_ns, ok, responses_ns, scheduled_ns)
+                self._stream_rows.append(row)
+            else:
+                self._paced_rows.append((start_ns, end_ns, send_ns, recv_ns, ok, scheduled_ns))
 
     def count_sent(self) -> None:
         """A paced request leaves now (perf_analyzer's num_sent_requests)."""
@@ -77,7 +114,8 @@ class Recorder:
 
     def pending(self) -> int:
         """Requests recorded since the last cut (count_windows waits on this)."""
-        return len(self._rows) + len(self._paced_rows) + len(self._recent) + self._folded_count
+        taken = len(self._rows) + len(self._paced_rows) + len(self._stream_rows)
+        return taken + len(self._recent) + self._folded_count
 
     def discard(self) -> None:
         """What finished until now belongs to no window (a ramp, a level change)."""
@@ -111,7 +149,13 @@ class Recorder:
             sample = WindowSample.from_records(within, paced=self.paced)
             if self._export is not None:
                 good = within.ok
-                self._export.add(start_ns, end_ns, within.start_ns[good], within.end_ns[good])
+                self._export.add(
+                    start_ns,
+                    end_ns,
+                    within.start_ns[good],
+                    within.end_ns[good],
+                    within.response_times[good] if within.response_times is not None else None,
+                )
         self._new_window(end_ns)
         now = mark()
         sample = replace(
@@ -158,21 +202,54 @@ class Recorder:
         with self._lock:
             rows, self._rows = self._rows, []
             paced, self._paced_rows = self._paced_rows, []
-        parts = []
+            streamed, self._stream_rows = self._stream_rows, []
+        parts = [_streamed(streamed)] if streamed else []
         for taken in (rows, paced):
             if taken:
                 table = np.array(taken, dtype=np.int64)
                 scheduled = table[:, 5] if table.shape[1] > 5 else None
+                ok, ends = _flags(table[:, 4])
                 parts.append(
                     Records(
                         table[:, 0],
                         table[:, 1],
                         table[:, 2],
                         table[:, 3],
-                        table[:, 4].astype(bool),
+                        ok,
                         scheduled,
+                        sequence_end=ends,
                     )
                 )
         if not parts:
             return Records.empty()
         return parts[0] if len(parts) == 1 else Records.concat(parts)
+
+
+def _streamed(rows: list[tuple]) -> Records:
+    """Streamed requests' rows as columns, their response times an object column; paced
+    rows (request-rate mode: all of a process's or none) carry their slot last."""
+    table = np.array([row[:5] for row in rows], dtype=np.int64)
+    times = np.empty(len(rows), dtype=object)
+    for i, row in enumerate(rows):
+        times[i] = np.asarray(row[5], dtype=np.int64)
+    scheduled = np.array([row[6] for row in rows], dtype=np.int64) if len(rows[0]) > 6 else None
+    ok, ends = _flags(table[:, 4])
+    return Records(
+        table[:, 0],
+        table[:, 1],
+        table[:, 2],
+        table[:, 3],
+        ok,
+        scheduled,
+        response_times=times,
+        sequence_end=ends,
+    )
+
+
+def _flags(column: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """A rows' `ok` column split: no error, and (None unless the requests were of a
+    sequence model) which carried END."""
+    ok = (column & OK).astype(bool)
+    if not (column & IN_SEQUENCE).any():
+        return ok, None
+    return ok, (column & SEQUENCE_END).astype(bool)

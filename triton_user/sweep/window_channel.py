@@ -84,6 +84,12 @@ def sample_to_wire(sample: WindowSample) -> dict[str, Any]:
         wire["scheduled"] = _histogram(sample.scheduled).to_wire()
         wire["lateness"] = _histogram(sample.lateness).to_wire()
         wire["sent_count"] = sample.sent_count
+    if sample.first_responses is not None and sample.inter_responses is not None:  # --streaming
+        wire["response_count"] = sample.response_count
+        wire["first_responses"] = _histogram(sample.first_responses).to_wire()
+        wire["inter_responses"] = _histogram(sample.inter_responses).to_wire()
+    if sample.sequence_count is not None:  # a sequence model
+        wire["sequence_count"] = sample.sequence_count
     return wire
 
 
@@ -99,7 +105,20 @@ def sample_from_wire(data: dict[str, Any]) -> WindowSample:
         scheduled=LatencyHistogram.from_wire(data["scheduled"]) if rate_mode else None,
         lateness=LatencyHistogram.from_wire(data["lateness"]) if rate_mode else None,
         sent_count=int(data.get("sent_count", 0)),
+        sequence_count=int(data["sequence_count"]) if "sequence_count" in data else None,
+        **_stream_from_wire(data),
     )
+
+
+def _stream_from_wire(data: dict[str, Any]) -> dict[str, Any]:
+    """--streaming's figures of a worker's window: none when its requests did not stream."""
+    if "first_responses" not in data:
+        return {}
+    return {
+        "response_count": int(data["response_count"]),
+        "first_responses": LatencyHistogram.from_wire(data["first_responses"]),
+        "inter_responses": LatencyHistogram.from_wire(data["inter_responses"]),
+    }
 
 
 class WorkerCuts:

@@ -17,7 +17,7 @@ from analysis.results import LevelResult, SweepResult
 from analysis.search import planned_levels
 from analysis.settings import Outputs, SweepSettings
 from analysis.stabiliser import Verdict, spread
-from analysis.statistics import wanted_percentiles
+from analysis.statistics import STREAM_PERCENTILES, wanted_percentiles
 from analysis.window import Window, figures_only
 
 # The files a sweep started from the web UI writes, by the name the page links them with.
@@ -121,6 +121,12 @@ class SweepView:
                 queue_us=queue if w.server is not None else None,
                 compute_us=c_in + c_infer + c_out if w.server is not None else None,
             )
+            if w.streamed:  # --streaming: perf_analyzer's Response Throughput, and ours
+                row.update(
+                    response_throughput_text=fmt(w.response_throughput),
+                    first_response_us=_stream_us(w.first_response_percentiles_ns),
+                    inter_response_us=_stream_us(w.inter_response_percentiles_ns),
+                )
         return row
 
     def current(self) -> dict[str, Any] | None:
@@ -174,6 +180,8 @@ class SweepView:
                 else f"windows of at least {s.measurement_request_count} requests",
             },
             "percentiles": self.percentiles,
+            "streaming": s.streaming,
+            "stream_percentiles": list(STREAM_PERCENTILES),
             "current": self.current(),
             "levels": self.levels,
             "recommendation": self.recommendation,
@@ -195,6 +203,11 @@ class SweepView:
         # The picks by name ({concurrency, throughput, latency_us, stable} each).
         picks = {k: v for k, v in rec.items() if isinstance(v, dict) and "concurrency" in v}
         self.recommendation = {"latency": rec.get("latency"), "picks": picks}
+
+
+def _stream_us(percentiles_ns: dict[int, int]) -> dict[str, int]:
+    """A streamed level's first- or inter-response percentiles, whole µs, by "50" etc."""
+    return {str(p): whole_us(percentiles_ns[p]) for p in STREAM_PERCENTILES if p in percentiles_ns}
 
 
 def _ms(latency_ns: float) -> float | None:

@@ -67,9 +67,69 @@ def _point_at(parameters: Any, region: Region) -> None:
             parameters[key].int64_param = value
 
 
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _parameter_entry(key: str, value: bytes) -> bytes:
+    """One entry of ModelInferRequest's `parameters` map (field 4) in wire form: key and
+    serialised InferParameter."""
+    name = key.encode()
+    entry = b"\x0a" + _varint(len(name)) + name + b"\x12" + _varint(len(value)) + value
+    return b"\x22" + _varint(len(entry)) + entry
+
+
+# InferParameter's bool_param is field 1, int64_param 2, string_param 3.
+_SEQUENCE_FLAGS = {
+    (start, end): _parameter_entry("sequence_start", b"\x08" + bytes([start]))
+    + _parameter_entry("sequence_end", b"\x08" + bytes([end]))
+    for start in (False, True)
+    for end in (False, True)
+}
+
+
+def sequence_parameters(sequence_id: int | str, start: bool, end: bool) -> bytes:
+    """A sequence request's parameters (sequence_id, sequence_start, sequence_end) as
+    serialised map entries: appended to an encoded ModelInferRequest, protobuf merges them
+    into its map, so the tensors are encoded once and only these few bytes per request."""
+    if isinstance(sequence_id, str):
+        raw = sequence_id.encode()
+        value = b"\x1a" + _varint(len(raw)) + raw
+    else:  # int64 on the wire: two's complement, as protobuf writes a negative one
+        value = b"\x10" + _varint(sequence_id & 0xFFFFFFFFFFFFFFFF)
+    return _parameter_entry("sequence_id", value) + _SEQUENCE_FLAGS[bool(start), bool(end)]
+
+
 def grpc_message(message: bytes) -> bytes:
     """gRPC's length-prefixed message: no compression flag, 4-byte big-endian length."""
     return b"\x00" + len(message).to_bytes(4, "big") + message
+
+
+def header_block(
+    address: tuple[str, int],
+    path: str,
+    tls: ClientTls | None,
+    headers: Mapping[str, str] | None,
+) -> bytes:
+    """The HPACK-encoded request headers of every call to `path` (encoded once per client):
+    gRPC's own, then the user's metadata (-H), lower-cased as HTTP/2 wants them."""
+    host, port = address
+    return encode_headers(
+        [
+            (":method", "POST"),
+            (":scheme", "http" if tls is None else "https"),
+            (":path", path),
+            (":authority", f"{host}:{port}"),
+            ("content-type", "application/grpc"),
+            ("te", "trailers"),
+            *((k.lower(), v) for k, v in (headers or {}).items()),
+        ]
+    )
 
 
 def _status(headers: list[tuple[str, str]]) -> str | None:
@@ -100,18 +160,7 @@ class GrpcInferClient:
         self._client_io = client_io
         self._timeout_s = timeout_s
         self._tls = tls
-        host, port = self._address
-        self._header_block = encode_headers(
-            [
-                (":method", "POST"),
-                (":scheme", "http" if tls is None else "https"),
-                (":path", INFER_PATH),
-                (":authority", f"{host}:{port}"),
-                ("content-type", "application/grpc"),
-                ("te", "trailers"),
-                *((k.lower(), v) for k, v in (headers or {}).items()),
-            ]
-        )
+        self._header_block = header_block(self._address, INFER_PATH, tls, headers)
         self._conn: Http2Connection | None = None
         self._body = b""  # the last response's gRPC message: decoded only on demand
         self._deadline = Deadline(timeout_s, client_io)

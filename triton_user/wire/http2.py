@@ -207,7 +207,64 @@ class Http2Connection:
             for i, p in enumerate(parts)
         )
 
-    def _send(self, stream: int, headers: bytes, body: bytes, sink: _StreamSink) -> None:
+    # -- one long-lived stream (gRPC bidirectional streaming) ----------------------
+    def open_stream(self, header_block: bytes) -> _StreamSink:
+        """A new stream left open for messages both ways: its HEADERS go now, without
+        END_STREAM. What arrives for it collects in the returned sink (see `pump`). Raises
+        Http2Error."""
+        if self.closed:
+            raise Http2Error("connection closed")
+        sink = _StreamSink(self._next_stream)
+        self._deadline_ns = time.monotonic_ns() + self._timeout_ns
+        if self._buf or self._last_fill_ns:
+            self._before_sending(sink)
+        self._next_stream += 2
+        self._stream_window = self._peer_initial_window
+        frames = self._headers_frames(sink.stream, header_block)
+        self._guarded(lambda: self._sock.sendall(frames), sink)
+        return sink
+
+    def send_message(self, sink: _StreamSink, body: bytes) -> int:
+        """One message on an open stream (DATA without END_STREAM), its deadline from now;
+        when it was handed to the kernel. Raises Http2Error."""
+        if self.closed:
+            raise Http2Error("connection closed")
+        now = time.monotonic_ns()
+        self._deadline_ns = now + self._timeout_ns
+        if self._buf or now - self._last_fill_ns > IDLE_NS:
+            self._before_sending(sink)
+        self._guarded(lambda: self._send(sink.stream, b"", body, sink, end_stream=False), sink)
+        return time.monotonic_ns()
+
+    def pump(self, sink: _StreamSink) -> None:
+        """Read and handle one frame; what is the open stream's lands in `sink` (its body
+        grows, `ended` when the server closed it). Raises Http2Error."""
+        if self.closed:
+            raise Http2Error("connection closed")
+        self._guarded(lambda: self._handle(*self._read_frame(), sink), sink)
+
+    def _guarded(self, step: Any, sink: _StreamSink) -> None:
+        """`step`, its failures made Http2Error as request() makes them."""
+        try:
+            step()
+        except (OSError, ValueError, IndexError, struct.error, hpack.HPACKError) as exc:
+            self.close()
+            if self._goaway_last is not None and sink.stream > self._goaway_last:
+                raise Http2Error("GOAWAY: the server did not take the stream", retry=True) from exc
+            raise Http2Error(str(exc) or type(exc).__name__) from exc
+        except Http2Error as exc:
+            if not exc.keep_connection:
+                self.close()
+            raise
+
+    @property
+    def going_away(self) -> bool:
+        """A GOAWAY came: no new streams here."""
+        return self._goaway_last is not None
+
+    def _send(
+        self, stream: int, headers: bytes, body: bytes, sink: _StreamSink, end_stream: bool = True
+    ) -> None:
         """Headers and body in as few writes as flow control allows (one, for most)."""
         out = bytearray(headers)
         view = memoryview(body)
@@ -223,7 +280,8 @@ class Http2Connection:
             chunk, view = view[:size], view[size:]
             self._send_window -= size
             self._stream_window -= size
-            out += _frame(DATA, 0 if view else END_STREAM, stream, bytes(chunk))
+            last = END_STREAM if end_stream else 0
+            out += _frame(DATA, 0 if view else last, stream, bytes(chunk))
             if not view:
                 self._sock.sendall(out)
                 return

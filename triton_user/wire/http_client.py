@@ -91,6 +91,40 @@ def encode_request(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
+class SequenceRequest:
+    """An encoded request (encode_request's) sent as requests of sequences: each call puts
+    the sequence's parameters first in the JSON inference header and rebuilds only that
+    header and the two lengths; the binary tensors are reused as they are."""
+
+    def __init__(self, request: bytes) -> None:
+        head, _, body = request.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        json_key, lengths = b"inference-header-content-length:", (b"content-length:",)
+        json_lines = [line for line in lines if line.lower().startswith(json_key)]
+        json_length = int(json_lines[0].split(b":", 1)[1]) if json_lines else len(body)
+        self._binary = bool(json_lines)  # else the request is JSON alone
+        self._head = b"\r\n".join(
+            line for line in lines if not line.lower().startswith((*lengths, json_key))
+        )
+        assert body[:1] == b"{", "an inference header is a JSON object"
+        self._header_rest = body[1:json_length]  # after its opening brace
+        self._tensors = body[json_length:]
+
+    def with_sequence(self, sequence_id: int | str, start: bool, end: bool) -> bytes:
+        """The request with `parameters` sequence_id, sequence_start and sequence_end."""
+        sid = json.dumps(sequence_id).encode()  # a number, or a string in quotes
+        header = b'{"parameters":{"sequence_id":%s,"sequence_start":%s,"sequence_end":%s},%s' % (
+            sid,
+            b"true" if start else b"false",
+            b"true" if end else b"false",
+            self._header_rest,
+        )
+        lengths = b"\r\nContent-Length: %d" % (len(header) + len(self._tensors))
+        if self._binary:
+            lengths += b"\r\nInference-Header-Content-Length: %d" % len(header)
+        return self._head + lengths + b"\r\n\r\n" + header + self._tensors
+
+
 class HttpInferClient:
     """One keep-alive connection: one request in flight at a time."""
 

@@ -17,6 +17,12 @@ class Timing:
     recv_ns: int
     response_bytes: int
     error: str | None = None
+    # The arrival of each response of a streamed request (--streaming), the last at end_ns;
+    # empty for a unary request, whose one response ends it.
+    responses_ns: tuple[int, ...] = ()
+    # A sequence model's request: whether it carried its sequence's END flag (what
+    # perf_analyzer's sequence count counts); None for a model without sequences.
+    sequence_end: bool | None = None
 
 
 def timeout_message(timeout_s: float) -> str:

@@ -267,8 +267,16 @@
         clear(body);
         var cols = ["Concurrency", "Inferences/Second"];
         sweep.percentiles.forEach(function (p) { cols.push("p" + p + " (µs)"); });
-        cols = cols.concat(["Avg latency (µs)", "Server queue (µs)", "Server compute (µs)",
-            "Status", "Spread throughput / latency", "Windows"]);
+        cols = cols.concat(["Avg latency (µs)", "Server queue (µs)", "Server compute (µs)"]);
+        // --streaming: perf_analyzer's Response Throughput, then the latency to the first
+        // response and between responses (ours).
+        var streamed = sweep.streaming, sp = sweep.stream_percentiles || [];
+        if (streamed) {
+            cols = cols.concat(["Responses/Second",
+                "First response " + sp.map(function (p) { return "p" + p; }).join(" / ") + " (µs)",
+                "Inter-response " + sp.map(function (p) { return "p" + p; }).join(" / ") + " (µs)"]);
+        }
+        cols = cols.concat(["Status", "Spread throughput / latency", "Windows"]);
         cols.forEach(function (c, i) {
             append(head, el("th", {"class": i === 0 || i >= cols.length - 3 ? "" : "numeric"}, c));
         });
@@ -304,6 +312,11 @@
                 append(tr, el("td", {"class": "numeric"}, us(row.avg_us)));
                 append(tr, el("td", {"class": "numeric"}, us(row.queue_us)));
                 append(tr, el("td", {"class": "numeric"}, us(row.compute_us)));
+                if (streamed) {
+                    append(tr, el("td", {"class": "numeric"}, row.response_throughput_text || "–"));
+                    append(tr, el("td", {"class": "numeric"}, streamText(row.first_response_us, sp)));
+                    append(tr, el("td", {"class": "numeric"}, streamText(row.inter_response_us, sp)));
+                }
             } else {
                 append(tr, el("td", {colspan: cols.length - 4, "class": "triton-muted"},
                     row.status === "interrupted" ?
@@ -316,6 +329,12 @@
             append(tr, el("td", {}, String(row.windows) + (row.remeasured ? " (measured again " + row.remeasured + "×)" : "")));
             append(body, tr);
         });
+    }
+
+    // A streamed level's percentiles, "p50 / p95 / p99" in whole µs ("–" when none).
+    function streamText(byPercentile, percentiles) {
+        if (!byPercentile) return "–";
+        return percentiles.map(function (p) { return us(byPercentile[String(p)]); }).join(" / ");
     }
 
     // Round axis steps: 1, 2 or 5 times a power of ten, about `count` of them.
