@@ -30,6 +30,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from client_cost import MODEL, measure  # noqa: E402
@@ -126,27 +128,26 @@ def served(port: int) -> int:
         return int(r.read().decode().splitlines()[2].split()[2])
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description="one process's request rate, vs perf_analyzer")
-    parser.add_argument("--concurrency", default="1,4,8,16")
-    args = parser.parse_args()
+@contextmanager
+def nginx_replay(triton_http_url: str | None = None) -> Iterator[str]:
+    """nginx replaying the identity model's answers, as recorded from a real server (the one
+    at `triton_http_url`, or an embedded one started and stopped for it); yields its
+    host:port. Clients must name the model's version (VERSION)."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
-        print("client_ceiling: needs nginx (apt-get install nginx-light)", file=sys.stderr)
-        return 2
+        raise RuntimeError("needs nginx (apt-get install nginx-light)")
     from analysis.settings import SweepSettings
     from triton_locust.server.launcher import TritonServer, free_ports
     from triton_user.requests.plan import RequestPlan
 
     port = free_ports(1)[0]
-    url = f"127.0.0.1:{port}"
-    with TritonServer(*free_ports(3)) as server:
+    with ExitStack() as stack:
+        if triton_http_url is None:
+            triton_http_url = stack.enter_context(TritonServer(*free_ports(3))).http_url
         # The request as triton-locust will send it to nginx (its Host header included).
-        settings = SweepSettings(model=MODEL, model_version=VERSION, url=server.http_url)
+        settings = SweepSettings(model=MODEL, model_version=VERSION, url=triton_http_url)
         plan = RequestPlan.discover(settings)
-        answers, body, header_length = record_triton(server.http_url, plan.payload)
-    pa = os.environ.get("REFERENCE_PA", str(DEFAULT_PA))
-    lines = []
+        answers, body, header_length = record_triton(triton_http_url, plan.payload)
     with tempfile.TemporaryDirectory() as tmp:
         conf = Path(tmp, "nginx.conf")
         conf.write_text(nginx_config(Path(tmp), port, answers, body, header_length))
@@ -159,31 +160,47 @@ def main() -> int:
                     break
                 except OSError:
                     if time.monotonic() > deadline or proc.poll() is not None:
-                        print("client_ceiling: nginx did not start", file=sys.stderr)
-                        return 2
+                        raise RuntimeError("nginx did not start") from None
                     time.sleep(0.1)
-            count = lambda: served(port)  # noqa: E731
-            for c in args.concurrency.split(","):
-                flags = ["-m", MODEL, "-x", VERSION, "-u", url, "-i", "http"]
-                flags += ["--concurrency-range", c]
-                flags += ["-p", "4000", "-r", "3", "-s", "100"]
-                pa_csv, tl_csv = Path(tmp, f"pa{c}.csv"), Path(tmp, f"tl{c}.csv")
-                a = measure([pa, *flags, "-f", str(pa_csv)], count, pa_csv, FINISH_S)
-                tl = [sys.executable, "-m", "triton_locust.cli", "profile", *flags]
-                b = measure([*tl, "-f", str(tl_csv)], count, tl_csv, FINISH_S)
-                unfinished = [n for n, r in (("PA", a), ("TL", b)) if not r["finished"]]
-                note = f"  ({' and '.join(unfinished)}: level not finished)" if unfinished else ""
-                lines.append(
-                    f"{c:>4} {a['server_rps']:>8.0f} {b['server_rps']:>8.0f} "
-                    f"{b['server_rps'] / a['server_rps']:>6.2f} "
-                    f"{a['reported_rps']:>8.0f} {b['reported_rps']:>8.0f} "
-                    f"{a['cpu_share']:>7.0%} {b['cpu_share']:>7.0%} "
-                    f"{a['cpu_us_per_request']:>7.1f} {b['cpu_us_per_request']:>7.1f} "
-                    f"{'yes' if b['server_rps'] >= TARGET_RPS else 'no':>7}{note}"
-                )
+            yield f"127.0.0.1:{port}"
         finally:
             proc.terminate()
             proc.wait(timeout=10)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="one process's request rate, vs perf_analyzer")
+    parser.add_argument("--concurrency", default="1,4,8,16")
+    args = parser.parse_args()
+    pa = os.environ.get("REFERENCE_PA", str(DEFAULT_PA))
+    lines = []
+    stack = ExitStack()
+    try:
+        url = stack.enter_context(nginx_replay())
+    except RuntimeError as exc:
+        print(f"client_ceiling: {exc}", file=sys.stderr)
+        return 2
+    port = int(url.rsplit(":", 1)[1])
+    count = lambda: served(port)  # noqa: E731
+    with stack, tempfile.TemporaryDirectory() as tmp:
+        for c in args.concurrency.split(","):
+            flags = ["-m", MODEL, "-x", VERSION, "-u", url, "-i", "http"]
+            flags += ["--concurrency-range", c]
+            flags += ["-p", "4000", "-r", "3", "-s", "100"]
+            pa_csv, tl_csv = Path(tmp, f"pa{c}.csv"), Path(tmp, f"tl{c}.csv")
+            a = measure([pa, *flags, "-f", str(pa_csv)], count, pa_csv, FINISH_S)
+            tl = [sys.executable, "-m", "triton_locust.cli", "profile", *flags]
+            b = measure([*tl, "-f", str(tl_csv)], count, tl_csv, FINISH_S)
+            unfinished = [n for n, r in (("PA", a), ("TL", b)) if not r["finished"]]
+            note = f"  ({' and '.join(unfinished)}: level not finished)" if unfinished else ""
+            lines.append(
+                f"{c:>4} {a['server_rps']:>8.0f} {b['server_rps']:>8.0f} "
+                f"{b['server_rps'] / a['server_rps']:>6.2f} "
+                f"{a['reported_rps']:>8.0f} {b['reported_rps']:>8.0f} "
+                f"{a['cpu_share']:>7.0%} {b['cpu_share']:>7.0%} "
+                f"{a['cpu_us_per_request']:>7.1f} {b['cpu_us_per_request']:>7.1f} "
+                f"{'yes' if b['server_rps'] >= TARGET_RPS else 'no':>7}{note}"
+            )
     print(f"HTTP, {MODEL}'s recorded answers replayed by nginx; rps: counted by nginx;")
     print("own: the tool's own CSV figure (its stable windows); CPU: the tool's process")
     print("tree, as a share of one core and per request")

@@ -6,6 +6,17 @@ rate held from one process.
     python bench/rate_accuracy.py --rates 1000 --protocols grpc -p 2000
     python bench/rate_accuracy.py --ceiling 2000,4000,6000,8000   # highest rate held
     python bench/rate_accuracy.py --rates 100,1000 --async        # both tools with --async
+    python bench/rate_accuracy.py --rates 5000 --repeat 5         # 5 rounds, and medians
+    python bench/rate_accuracy.py --rates 5000 --replay --repeat 3  # the clients alone
+
+With --repeat N each level runs N times per tool, the tools taking turns to go first, and a
+median line follows the rounds: near the server's capacity (5,000 req/s on identity_fp32
+here) one round's p99 is decided by the server's own stalls, which differ from run to run
+by more than the tools differ.
+
+With --replay (HTTP only) the server is nginx replaying identity_fp32's recorded answers
+(bench/client_ceiling.py): it answers in ~50 µs and never stalls, so lateness is the
+client's own: its wake-ups, and in triton-locust the Python lock its threads share.
 
 Per rate and protocol, each tool runs one level (`--request-rate-range R`, constant
 distribution) with `--profile-export-file`, and we read from both files alike:
@@ -34,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from client_ceiling import MODEL, VERSION, nginx_replay  # noqa: E402
 from compare_perf_analyzer import DEFAULT_PA, read_pa_csv, run_tool  # noqa: E402
 
 HELD = 0.99  # a rate is held when at least 99% of it is achieved
@@ -59,13 +71,20 @@ def export_figures(path: Path, rate: float) -> dict[str, float]:
 
 
 def one_level(
-    args: argparse.Namespace, tool: str, protocol: str, url: str, rate: float, work: Path
+    args: argparse.Namespace,
+    tool: str,
+    protocol: str,
+    url: str,
+    rate: float,
+    work: Path,
+    round_: int = 1,
 ) -> tuple[dict[str, float], dict[str, float]] | None:
     """One tool's level at `rate`: figures from its export, and its CSV row; None when it
     wrote neither (its log says why)."""
-    name = f"{tool}-{protocol}-{rate:g}"
+    name = f"{tool}-{protocol}-{rate:g}-{round_}"
     flags = [
         *("-m", args.model, "-u", url, "-i", protocol),
+        *(("-x", args.model_version) if args.model_version else ()),
         *("--request-rate-range", f"{rate:g}", "-p", str(args.measurement_interval)),
         *("-s", str(args.stability_percentage), "--percentile", "95"),
         *("--max-threads", str(args.max_threads)),
@@ -87,34 +106,61 @@ def one_level(
 
 def accuracy(args: argparse.Namespace, urls: dict[str, str], work: Path) -> list[str]:
     lines = [
-        f"{'proto':<5} {'rate':>6} {'PA achieved':>11} {'TL achieved':>11} "
+        f"{'proto':<5} {'rate':>6} {'round':>5} {'PA achieved':>11} {'TL achieved':>11} "
         f"{'PA err':>7} {'TL err':>7} {'PA late p50':>11} {'TL late p50':>11} "
         f"{'PA late p99':>11} {'TL late p99':>11} {'PA max':>8} {'TL max':>8} {'TL >1ms':>8}"
     ]
     for protocol in args.protocols.split(","):
         for rate in (float(r) for r in args.rates.split(",")):
-            pa_level = one_level(args, "pa", protocol, urls[protocol], rate, work)
-            tl_level = one_level(args, "tl", protocol, urls[protocol], rate, work)
-            if pa_level is None or tl_level is None:
-                missing = " and ".join(
-                    tool for tool, lvl in (("pa", pa_level), ("tl", tl_level)) if lvl is None
+            rounds = []
+            for n in range(1, args.repeat + 1):
+                # The tools take turns to go first: the server warms and wanders over a run.
+                order = ("pa", "tl") if n % 2 else ("tl", "pa")
+                levels = {
+                    tool: one_level(args, tool, protocol, urls[protocol], rate, work, n)
+                    for tool in order
+                }
+                pa_level, tl_level = levels["pa"], levels["tl"]
+                if pa_level is None or tl_level is None:
+                    missing = " and ".join(t for t, lvl in levels.items() if lvl is None)
+                    lines.append(
+                        f"{protocol:<5} {rate:>6g} {n:>5}  no files from {missing}: see {work}"
+                    )
+                    continue
+                (pa, _), (tl, tl_row) = pa_level, tl_level
+                rounds.append((pa, tl))
+                lines.append(
+                    f"{protocol:<5} {rate:>6g} {n:>5} "
+                    f"{pa['achieved']:>11.1f} {tl['achieved']:>11.1f} "
+                    f"{pa['achieved'] / rate - 1:>+7.2%} {tl['achieved'] / rate - 1:>+7.2%} "
+                    f"{pa['late_p50']:>11.0f} {tl['late_p50']:>11.0f} "
+                    f"{pa['late_p99']:>11.0f} {tl['late_p99']:>11.0f} "
+                    f"{pa['late_max']:>8.0f} {tl['late_max']:>8.0f} "
+                    f"{tl_row.get('Late requests', float('nan')):>8.0f}"
                 )
-                lines.append(f"{protocol:<5} {rate:>6g}  no files from {missing}: see {work}")
-                continue
-            (pa, _), (tl, tl_row) = pa_level, tl_level
-            lines.append(
-                f"{protocol:<5} {rate:>6g} {pa['achieved']:>11.1f} {tl['achieved']:>11.1f} "
-                f"{pa['achieved'] / rate - 1:>+7.2%} {tl['achieved'] / rate - 1:>+7.2%} "
-                f"{pa['late_p50']:>11.0f} {tl['late_p50']:>11.0f} "
-                f"{pa['late_p99']:>11.0f} {tl['late_p99']:>11.0f} "
-                f"{pa['late_max']:>8.0f} {tl['late_max']:>8.0f} "
-                f"{tl_row.get('Late requests', float('nan')):>8.0f}"
-            )
+            if len(rounds) > 1:
+                lines.append(median_line(protocol, rate, rounds))
     lines.append(
         "  achieved: requests in the export over its windows' span; late: µs after the "
         "rebuilt constant grid (same method for both tools); TL >1ms: our own late count"
     )
     return lines
+
+
+def median_line(protocol: str, rate: float, rounds: list[tuple[dict, dict]]) -> str:
+    """Both tools' medians over the rounds, and in how many rounds ours was the lower p99."""
+
+    def median(tool: int, key: str) -> float:
+        return float(np.median([r[tool][key] for r in rounds]))
+
+    ours_lower = sum(tl["late_p99"] <= pa["late_p99"] for pa, tl in rounds)
+    return (
+        f"{protocol:<5} {rate:>6g} {'med':>5} {median(0, 'achieved'):>11.1f} "
+        f"{median(1, 'achieved'):>11.1f} {'':>7} {'':>7} "
+        f"{median(0, 'late_p50'):>11.0f} {median(1, 'late_p50'):>11.0f} "
+        f"{median(0, 'late_p99'):>11.0f} {median(1, 'late_p99'):>11.0f}   "
+        f"TL p99 <= PA p99 in {ours_lower} of {len(rounds)} rounds"
+    )
 
 
 def ceiling(args: argparse.Namespace, urls: dict[str, str], work: Path) -> list[str]:
@@ -153,6 +199,10 @@ def main() -> int:
     # perf_analyzer from giving up a level on a shared machine.
     parser.add_argument("-s", "--stability-percentage", type=float, default=100)
     parser.add_argument("--max-threads", type=int, default=16)
+    parser.add_argument("--repeat", type=int, default=1, help="rounds per level (medians)")
+    parser.add_argument(
+        "--replay", action="store_true", help="HTTP against nginx replaying the model's answers"
+    )
     parser.add_argument(
         "--async", dest="async_calls", action="store_true", help="both tools with --async"
     )
@@ -160,9 +210,15 @@ def main() -> int:
     parser.add_argument("--grpc-url")
     parser.add_argument("--work-dir", help="keep both tools' files and logs here")
     args = parser.parse_args()
+    args.model_version = None
+    if args.replay and (args.protocols != "http" or args.model != MODEL or args.ceiling):
+        parser.error(f"--replay is HTTP on {MODEL}'s recorded answers, without --ceiling")
     with ExitStack() as stack:
         urls = {"http": args.http_url, "grpc": args.grpc_url}
-        if not all(urls.values()):
+        if args.replay:
+            urls["http"] = stack.enter_context(nginx_replay(args.http_url))
+            args.model_version = VERSION
+        elif not all(urls.values()):
             from triton_locust.server.launcher import TritonServer, free_ports
 
             server = stack.enter_context(TritonServer(*free_ports(3)))
@@ -176,6 +232,7 @@ def main() -> int:
         report = [
             f"model {args.model}, -p {args.measurement_interval} ms, --max-threads "
             f"{args.max_threads}, {calls}, files in {work}"
+            + (f"; server: nginx replaying {MODEL}'s answers" if args.replay else "")
         ]
         report += accuracy(args, urls, work)
         if args.ceiling:

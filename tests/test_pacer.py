@@ -20,9 +20,15 @@ from analysis.pacer import (
     pacer_for,
     read_intervals,
 )
+from triton_user.sweep import request_loop
 from triton_user.sweep.pacing import PacedLoop, RateGate
 from triton_user.sweep.recorder import Recorder
-from triton_user.sweep.request_loop import TIMER_SLACK_NS
+from triton_user.sweep.request_loop import (
+    BUSY_DRAIN_S,
+    DRAIN_INTERVAL_S,
+    TIMER_SLACK_NS,
+    EventBuffer,
+)
 from triton_user.wire.timing import Timing
 
 S = 1_000_000_000
@@ -194,3 +200,39 @@ def test_a_paced_user_sleeps_with_a_one_microsecond_timer_slack():
     loop.start()
     assert done.wait(5)
     assert seen == [TIMER_SLACK_NS] == [1_000]
+
+
+class _Stop(Exception):
+    pass
+
+
+def drain_waits(monkeypatch, paced: bool, arrivals: list[int]) -> list[float]:
+    """The waits of an event buffer's drainer when `arrivals[i]` events come before its
+    i-th drain."""
+    buffer = EventBuffer(lambda t: None, paced=paced)
+    waits, coming = [], iter(arrivals)
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        for _ in range(next(coming, 0)):
+            buffer.add(Timing(0, 1, 0, 0, 0))
+        if len(waits) > len(arrivals):
+            raise _Stop
+
+    monkeypatch.setattr(request_loop.gevent, "sleep", sleep)
+    with pytest.raises(_Stop):
+        buffer._drain_forever()
+    return waits
+
+
+def test_a_paced_buffer_drains_every_2_ms_while_events_come_fast(monkeypatch):
+    # Each drain holds the GIL, and a paced user waking for its slot waits for it: at
+    # 5,000 req/s, ten events (~45 µs) a drain rather than fifty (~0.2 ms).
+    waits = drain_waits(monkeypatch, paced=True, arrivals=[50, 10, 10, 3, 0])
+    slow, busy = DRAIN_INTERVAL_S, BUSY_DRAIN_S
+    assert waits == [slow, busy, busy, busy, slow, slow]
+
+
+def test_a_concurrency_buffer_keeps_its_10_ms_drains(monkeypatch):
+    waits = drain_waits(monkeypatch, paced=False, arrivals=[50, 10, 10, 3, 0])
+    assert waits == [DRAIN_INTERVAL_S] * 6

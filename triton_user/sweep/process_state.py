@@ -47,7 +47,7 @@ class ProcessState:
     request_name: str = field(init=False)
 
     def __post_init__(self) -> None:
-        self.events = EventBuffer(self.fire)
+        self.events = EventBuffer(self.fire, paced=self.plan.settings.rate_mode)
         self.recorder.paced = self.plan.settings.rate_mode
         self.set_level(self.level)
 
