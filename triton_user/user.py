@@ -24,7 +24,7 @@ from triton_user.sweep.async_loop import HubThread, HubThreads, hub_client, hub_
 from triton_user.sweep.async_pacing import AsyncPacedLoop
 from triton_user.sweep.pacing import PacedLoop, record_at_slot, wait_for
 from triton_user.sweep.process_state import ProcessState, attach
-from triton_user.sweep.request_loop import ThreadedLoop
+from triton_user.sweep.request_loop import ThreadedLoop, wait_closed
 
 log = logging.getLogger(__name__)
 _state_lock = gevent.lock.BoundedSemaphore()
@@ -115,6 +115,8 @@ class TritonUser(User):
     def on_stop(self) -> None:
         if self._loop is not None:
             self._loop.stop()
+            if isinstance(self._loop, ThreadedLoop | PacedLoop):
+                wait_closed(self._loop, gevent.sleep)
             if self._placed is not None:
                 threads, thread = self._placed
                 threads.leave(thread)

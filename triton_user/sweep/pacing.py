@@ -95,6 +95,7 @@ class PacedLoop:
         self._send, self._close = send, close
         self._gate, self._recorder, self._fire = gate, recorder, fire
         self._running = True
+        self.closed = False  # the loop ended and closed its sender (a sequence's END sent)
 
     def start(self) -> None:
         own_thread(self._run)
@@ -123,3 +124,4 @@ class PacedLoop:
                 fire(t)
         finally:
             self._close()
+            self.closed = True

@@ -84,6 +84,21 @@ class EventBuffer:
             interval = self._busy_s if self.drain() >= BUSY_EVENTS else DRAIN_INTERVAL_S
 
 
+# How long a stopping user waits for its loop to close (a sequence model's END requests
+# sent): a request in flight longer than that is left to its deadline.
+CLOSE_WAIT_S = 5.0
+
+
+def wait_closed(loop: Any, sleep: Callable[[float], None], timeout_s: float = CLOSE_WAIT_S) -> bool:
+    """Wait until `loop` (stopped) has closed its sender; False if it did not in time. Else
+    a process that ends right after its users stop can leave before a loop's last requests
+    go: a sequence model's open sequences then hold the server's slots until they idle out."""
+    deadline = time.monotonic() + timeout_s
+    while not loop.closed and time.monotonic() < deadline:
+        sleep(0.005)
+    return bool(loop.closed)
+
+
 def tighten_timer_slack() -> bool:
     """This OS thread's timer slack set to TIMER_SLACK_NS (Linux); False where it cannot be:
     its sleeps then keep the system's slack."""
@@ -119,6 +134,7 @@ class ThreadedLoop:
         self._recorder, self._events = recorder, events
         self._host = host
         self._running = True
+        self.closed = False  # the loop ended and closed its sender (a sequence's END sent)
 
     def start(self) -> None:
         self._events.start()
@@ -141,3 +157,4 @@ class ThreadedLoop:
                 add(t)
         finally:
             self._close()
+            self.closed = True
