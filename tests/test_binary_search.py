@@ -8,8 +8,6 @@ import csv
 import io
 import itertools
 import json
-import subprocess
-import sys
 from dataclasses import replace
 
 import pytest
@@ -27,7 +25,7 @@ from analysis.search import binary_levels, planned_levels, sweep_levels
 from analysis.settings import RateSettings, SweepSettings
 from analysis.stabiliser import Spread, Verdict
 from analysis.window import merge, summarize
-from tests.helpers import REPO, expected_exit, profile
+from tests.helpers import expected_exit, profile
 from tests.test_sweep_driver import driver
 from triton_locust.cli import build_parser
 from triton_locust.pa_flags import from_pa_namespace
@@ -225,14 +223,10 @@ def test_an_intervals_file_has_no_range_to_search(tmp_path):
 
 def test_the_command_line_says_it_in_one_line_and_exits_2():
     url = f"127.0.0.1:{free_ports(1)[0]}"  # nothing listens: the check comes before any load
-    run = subprocess.run(
-        [sys.executable, "-m", "triton_locust.cli", "profile", "-m", "m", "-u", url]
-        + ["--concurrency-range", "1:0", "-l", "10", "--binary-search"],
-        capture_output=True,
-        text=True,
+    run = profile(
+        "-m", "m", "-u", url, "--concurrency-range", "1:0", "-l", "10", "--binary-search",
         timeout=60,
-        cwd=REPO,
-    )
+    )  # fmt: skip
     assert run.returncode == 2, run.stderr
     [line] = run.stderr.strip().splitlines()
     assert "The end of the range can not be 0 (or 0.0) for binary search mode." in line

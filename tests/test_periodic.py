@@ -26,12 +26,12 @@ from analysis.periodic import (
 )
 from analysis.profile_export import read_profile_export, write_profile_export
 from analysis.settings import Outputs, SweepSettings
+from tests.helpers import REPO, profile
 from tests.test_profile_export import schema_errors
 from triton_locust.server import free_ports
 from triton_user.sweep.periodic import LOCUST_REFUSAL, PeriodicRun
 
 DATA = Path(__file__).parent / "data"
-REPO = Path(__file__).resolve().parents[1]
 
 
 def simulate(
@@ -287,13 +287,7 @@ def test_bad_flags_are_one_line_and_exit_2_before_anything_is_sent(tmp_path, arg
     argv += [] if "--no-export" in args else ["--profile-export-file", str(export)]
     argv += ["--periodic-concurrency-range", "1:4:1"]
     argv += [a for a in args if not a.startswith("--no-")]
-    run = subprocess.run(
-        [sys.executable, "-m", "triton_locust.cli", "profile", *argv],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-    )
+    run = profile(*argv, timeout=60)
     assert run.returncode == 2, run.stderr
     [line] = run.stderr.strip().splitlines()
     assert message in line and "cannot reach" not in line
