@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from analysis.exit_codes import EXIT_REQUESTS_FAILED
 from analysis.settings import parse_headers
 from tests.helpers import REPO, load_levels, profile, wait_for_window
 from triton_locust.server import TritonServer, free_ports
@@ -88,37 +87,16 @@ def _sweep(server, tmp_path, name: str) -> tuple[subprocess.Popen[str], Path]:
     return sweep, out_json
 
 
-def _errors(levels: list[dict]) -> int:
-    return sum(w["error_count"] for level in levels for w in level["windows"])
-
-
 @pytest.mark.server
-def test_a_stalled_server_gives_counted_timeouts_and_a_dead_one_ends_the_sweep(tmp_path):
-    """SIGSTOP the server mid-level past the request timeout (1 s): the requests in flight
-    fail as timeouts, counted in the JSON, and the sweep goes on once it resumes. Stopped
-    for good: the statistics poll's deadline ends the sweep with exit 3, results kept."""
+def test_a_grpc_server_stopped_for_good_ends_the_sweep_with_exit_3_and_its_results(tmp_path):
+    """SIGSTOP the server mid-level and never resume it: the requests time out (1 s) and
+    the statistics poll's gRPC deadline ends the sweep with exit 3, results kept.
+
+    A stall that ends is tests/test_server_faults.py's, over HTTP only: resuming Triton
+    2.51 right after gRPC deadlines cancelled its requests can crash it (SIGSEGV; server
+    issue 7368, whose fix, PR 7840, came after 2.51), which is not the fault under test."""
     with TritonServer(*free_ports(3)) as server:
         pid = server._process.pid
-        sweep, out_json = _sweep(server, tmp_path, "stalled")
-        try:
-            wait_for_window(sweep, 1)
-            os.kill(pid, signal.SIGSTOP)
-            time.sleep(2.5)
-            os.kill(pid, signal.SIGCONT)
-            began = time.monotonic()
-            out, err = sweep.communicate(timeout=30)
-        finally:
-            with contextlib.suppress(ProcessLookupError):  # gone: let the first error show
-                os.kill(pid, signal.SIGCONT)
-            sweep.kill()
-        assert time.monotonic() - began < 25
-        assert "Traceback" not in err, err
-        levels = load_levels(out_json)
-        assert [lvl["concurrency"] for lvl in levels] == [1, 2]
-        assert _errors(levels) >= 1
-        assert sweep.returncode == EXIT_REQUESTS_FAILED, err
-        assert "timeout" in out + err
-
         sweep, out_json = _sweep(server, tmp_path, "dead")
         try:
             wait_for_window(sweep, 1)
@@ -131,4 +109,6 @@ def test_a_stalled_server_gives_counted_timeouts_and_a_dead_one_ends_the_sweep(t
         assert time.monotonic() - began < 20
         assert sweep.returncode == 3, err
         assert "Traceback" not in err, err
-        assert out_json.exists()
+        result = json.loads(out_json.read_text())
+        assert result["stop_reason"].startswith("error: server statistics unavailable")
+        assert result["levels"] and result["levels"][0]["windows"]  # what it measured is kept
