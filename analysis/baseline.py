@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from analysis.checks import BASELINE, CheckResult
 from analysis.report.compare import compare
 from analysis.report.summary import RunSummary
+from analysis.results import level_cell, level_name
 
 BETTER, WORSE, WITHIN_NOISE = "better", "worse", "within noise"
 NOT_IN_BASELINE, MISSING_NOW = "not in baseline", "not measured now"
@@ -19,7 +20,7 @@ DEFAULT_MAX_REGRESSION = 0.10  # --max-regression 10
 
 @dataclass(frozen=True)
 class LevelVerdict:
-    concurrency: int
+    concurrency: int  # in a request-rate sweep: 0, its levels are `request_rate`
     verdict: str  # BETTER, WORSE, WITHIN_NOISE, NOT_IN_BASELINE or MISSING_NOW
     baseline_throughput: float | None
     throughput: float | None
@@ -31,6 +32,15 @@ class LevelVerdict:
     # --max-regression and the windows' own spread there, as a fraction.
     throughput_band: float
     latency_band: float
+    request_rate: float | None = None
+
+    @property
+    def load_words(self) -> str:
+        return level_cell(self.concurrency, self.request_rate)
+
+    @property
+    def name(self) -> str:
+        return level_name(self.concurrency, self.request_rate)
 
     @property
     def regressed(self) -> bool:
@@ -49,11 +59,16 @@ class BaselineVerdict:
     def regressed(self) -> bool:
         return any(level.regressed for level in self.levels)
 
+    @property
+    def rate_mode(self) -> bool:
+        """Request-rate sweeps: the levels are rates."""
+        return any(level.request_rate is not None for level in self.levels)
+
     def checks(self) -> list[CheckResult]:
         """One check per level the baseline measured: JUnit's test cases, the exit code."""
         return [
             CheckResult(
-                name=f"baseline at concurrency {level.concurrency}",
+                name=f"baseline at {level.name}",
                 passed=not level.regressed,
                 measured=verdict_words(level, self.latency_label),
                 kind=BASELINE,
@@ -96,6 +111,7 @@ def against_baseline(
                 latency_change=diff.latency_change,
                 throughput_band=t_band,
                 latency_band=l_band,
+                request_rate=diff.request_rate,
             )
         )
     return BaselineVerdict(

@@ -15,8 +15,37 @@ from analysis.window import Window
 RESULTS_FORMAT = "triton-locust-results/1"
 
 
+def level_name(concurrency: int, request_rate: float | None) -> str:
+    """A level in words: 'concurrency 4', or 'request rate 300' in a rate sweep (whose
+    levels share one concurrency, --max-threads)."""
+    return (
+        f"concurrency {concurrency}" if request_rate is None else f"request rate {request_rate:g}"
+    )
+
+
+def level_cell(concurrency: int, request_rate: float | None) -> str:
+    """A level in a table's first column: '4', or '300/s' in a rate sweep."""
+    return str(concurrency) if request_rate is None else f"{request_rate:g}/s"
+
+
+class LevelLoad:
+    """What tells a level apart, for the dataclasses that hold one (a level's result, a
+    report's row): its concurrency, or in a request-rate sweep its rate."""
+
+    concurrency: int
+    request_rate: float | None
+
+    @property
+    def load(self) -> float:
+        return self.concurrency if self.request_rate is None else self.request_rate
+
+    @property
+    def name(self) -> str:
+        return level_name(self.concurrency, self.request_rate)
+
+
 @dataclass(frozen=True)
-class LevelResult:
+class LevelResult(LevelLoad):
     """One concurrency level. `merged` pools the last windows (the stable ones when
     verdict is STABLE; the latest ones, flagged, otherwise)."""
 

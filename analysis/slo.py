@@ -11,7 +11,9 @@
                                        saturation, max_throughput or latency_budget
 
 A level's figures are its stabilised (merged) ones, as the CSV reports them. A level the
-sweep did not reach fails its SLO: a promise not measured is not kept."""
+sweep did not reach fails its SLO: a promise not measured is not kept. In a request-rate
+sweep the levels are rates: `at concurrency` and `recommended.*` do not apply, and a latency
+is perf_analyzer's, from each request's send, as in its CSV."""
 
 from __future__ import annotations
 
@@ -107,6 +109,12 @@ def check_slo_fits(slo: Slo, settings: SweepSettings, latency_budget_ms: float |
     if p is not None and p not in wanted_percentiles(settings.percentile):
         known = ", ".join(f"p{q}" for q in wanted_percentiles(settings.percentile))
         raise ValueError(f"SLO {slo.text!r}: {slo.metric} is not measured ({known} are)")
+    if settings.rate_mode and (slo.concurrency is not None or slo.metric.startswith("recommended")):
+        what = "'at concurrency'" if slo.concurrency is not None else slo.metric
+        raise ValueError(
+            f"SLO {slo.text!r}: {what} does not apply to a request-rate sweep (its levels are "
+            "rates, all at --max-threads users)"
+        )
     if slo.concurrency is not None and settings.search == "binary":
         # Which levels a binary search visits depends on what it measures on the way.
         raise ValueError(
@@ -140,15 +148,21 @@ def evaluate(slo: Slo, result: SweepResult, recommendation: Recommendation) -> C
 def _evaluate(slo: Slo, result: SweepResult, rec: Recommendation) -> tuple[bool, str]:
     holds = OPERATORS[slo.op]
     if slo.metric == "max_throughput":
-        best = rec.max_throughput
-        if best is None:
+        measured = sorted((lvl for lvl in result.levels if lvl.reported), key=lambda lvl: lvl.load)
+        if not measured:
             return False, "max_throughput: no level measured"
-        return holds(best.throughput, slo.threshold), (
-            f"max_throughput: {best.throughput:.1f} infer/s at concurrency {best.concurrency}"
+        # The first of the highest (the lower concurrency on a tie, as the recommendation).
+        top = max(measured, key=_throughput)
+        return holds(_throughput(top), slo.threshold), (
+            f"max_throughput: {_throughput(top):.1f} infer/s at {top.name}"
         )
     if slo.metric == "unstable_levels":
-        unstable = [lvl.concurrency for lvl in result.levels if lvl.reported and not lvl.stable]
-        where = f" (concurrency {', '.join(map(str, unstable))})" if unstable else ""
+        unstable = sorted(
+            (lvl for lvl in result.levels if lvl.reported and not lvl.stable),
+            key=lambda lvl: lvl.load,
+        )
+        kind = "request rate" if result.settings.rate_mode else "concurrency"
+        where = f" ({kind} {', '.join(f'{lvl.load:g}' for lvl in unstable)})" if unstable else ""
         return holds(len(unstable), slo.threshold), f"unstable_levels: {len(unstable)}{where}"
     if slo.metric.startswith("recommended."):
         pick_name = slo.metric.split(".", 1)[1]
@@ -170,7 +184,7 @@ def _evaluate(slo: Slo, result: SweepResult, rec: Recommendation) -> tuple[bool,
     failing = [(lvl, x) for lvl, x in figures if not holds(x, slo.threshold)]
     # The figure to show: the one that broke the SLO, else the closest to breaking it.
     lvl, x = (failing or sorted(figures, key=lambda f: _margin(slo, f[1])))[0]
-    words = f"{slo.metric} at concurrency {lvl.concurrency}: {_words(slo, x)}"
+    words = f"{slo.metric} at {lvl.name}: {_words(slo, x)}"
     if not lvl.stable:
         words += " (unstable)"
     if slo.concurrency is None and len(levels) > 1:
@@ -178,6 +192,11 @@ def _evaluate(slo: Slo, result: SweepResult, rec: Recommendation) -> tuple[bool,
         if len(failing) > 1:
             words += f" ({len(failing)} fail)"
     return not failing, words
+
+
+def _throughput(level: LevelResult) -> float:
+    assert level.merged is not None  # reported levels have one
+    return level.merged.throughput
 
 
 def _level_figure(slo: Slo, level: LevelResult, settings: SweepSettings) -> float:

@@ -6,7 +6,7 @@ from analysis.records import Records
 from analysis.report.summary import LevelRow, RunSummary
 from analysis.results import LevelResult, SweepResult
 from analysis.server_stats import ServerStats
-from analysis.settings import SweepSettings
+from analysis.settings import RateSettings, SweepSettings
 from analysis.stabiliser import Spread, Verdict
 from analysis.window import merge, summarize
 
@@ -76,4 +76,39 @@ def sweep_result(levels: int = 3, unstable: int | None = None) -> SweepResult:
             t += 100_000
         verdict = Verdict.UNSTABLE if c == unstable else Verdict.STABLE
         result.levels.append(LevelResult(c, verdict, windows, merge(windows, 95), Spread(1.0, 1.0)))
+    return result
+
+
+def rate_sweep_result(rates: dict[float, float], max_threads: int = 4) -> SweepResult:
+    """A request-rate sweep: at each rate (requests/s) three 1 s windows of requests that
+    took the given latency (ms) from their send, each sent 50 us after its slot."""
+    settings = SweepSettings(
+        model="m",
+        percentile=95,
+        rate=RateSettings(min(rates), max(rates), 1.0, max_threads=max_threads),
+    )
+    result = SweepResult(settings)
+    t = 0
+    for rate, latency_ms in rates.items():
+        windows = []
+        for _ in range(3):
+            n = int(rate)
+            slots = [t + (i + 1) * 1_000_000_000 // n for i in range(n)]
+            rows = [
+                (s + 50_000, s + 50_000 + int(latency_ms * 1_000_000), 50, 30, True, s)
+                for s in slots
+            ]
+            w = summarize(Records.from_rows(rows), t, t + 1_000_000_000, 1, 95)
+            windows.append(w.__class__(**{**w.__dict__, "sent_count": n}))
+            t += 1_000_000_000
+        result.levels.append(
+            LevelResult(
+                max_threads,
+                Verdict.STABLE,
+                windows,
+                merge(windows, 95),
+                Spread(1.0, 1.0),
+                request_rate=rate,
+            )
+        )
     return result

@@ -347,3 +347,49 @@ def test_sigterm_keeps_and_records_what_was_measured_and_starts_nothing_more(
     assert len(record.sweep().reported_levels) >= 2
     (suite,) = JUnitXml.fromfile(str(junit))
     assert [case.name for case in suite] == ["errors == 0", "sweep"]
+
+
+RATE_PLAN = """\
+scenarios:
+  - name: rate-http
+    model-name: sleep_5ms
+    url: {http}
+    request-rate-range: "100:200:100"
+    measurement-interval: 500
+    percentile: 95
+    slos:
+      - p95 < 50ms
+      - max_throughput >= 150
+"""
+
+
+def test_a_rate_scenario_is_checked_and_held_to_its_baseline_rate_by_rate(triton_server, tmp_path):
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(RATE_PLAN.format(http=triton_server.http_url))
+    results = tmp_path / "results"
+    first = run(str(plan), "--results-dir", str(results))
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "rate-http — sleep_5ms at" in first.stdout
+    assert "request rate 100:200:100 ===" in first.stdout
+    assert "PASS  p95 < 50ms  (p95 at request rate " in first.stdout
+    assert "PASS  max_throughput >= 150  (max_throughput: " in first.stdout
+    assert "infer/s at request rate 200)" in first.stdout
+    summary = tmp_path / "summary.md"
+    again = run(str(plan), "--results-dir", str(results), "--baseline", "latest",
+                "--markdown", str(summary))  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    rows = [line.split()[0] for line in again.stdout.splitlines() if "/s  " in line]
+    assert rows == ["100/s", "200/s"], again.stdout
+    markdown = summary.read_text()
+    assert markdown.count("| Request rate |") == 2  # the levels, and against the baseline
+    assert "baseline at request rate 200" in markdown and "Recommendation" not in markdown
+
+    plan.write_text(
+        RATE_PLAN.format(http=triton_server.http_url) + "      - recommended.knee >= 1\n"
+    )
+    refused = run(str(plan), "--results-dir", str(results))
+    assert refused.returncode == 2
+    assert refused.stderr.strip().endswith(
+        "SLO 'recommended.knee >= 1': recommended.knee does not apply to a request-rate sweep "
+        "(its levels are rates, all at --max-threads users)"
+    )

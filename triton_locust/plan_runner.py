@@ -346,9 +346,15 @@ def _unmeasured(run: ScenarioRun, batch: str, plan: Plan) -> RunRecord:
 
 def _banner(scenario: Scenario, i: int, n: int) -> str:
     s = scenario.settings
+    if s.rate.intervals_file:
+        load = f"request intervals {s.rate.intervals_file}"
+    elif s.rate_mode:
+        load = f"request rate {s.rate.start:g}:{s.rate.end:g}:{s.rate.step:g}"
+    else:
+        load = f"concurrency {s.concurrency_start}:{s.concurrency_end}:{s.concurrency_step}"
     return (
         f"\n=== Scenario {i} of {n}: {scenario.name} — {s.model} at {s.url} over {s.protocol}, "
-        f"concurrency {s.concurrency_start}:{s.concurrency_end}:{s.concurrency_step} ==="
+        f"{load} ==="
     )
 
 

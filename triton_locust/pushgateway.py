@@ -123,11 +123,13 @@ def run_registry(record: RunRecord) -> CollectorRegistry:
         failed_requests(sweep)
     )
     summary = from_result(sweep)
-    throughput = gauge(THROUGHPUT, "A level's throughput, inferences/s.", "concurrency")
-    latency = gauge(LATENCY, "A level's latency by stat (avg, pNN).", "concurrency", "stat")
-    stable = gauge(LEVEL_STABLE, "1 if the level stabilised.", "concurrency")
+    # A rate sweep's levels share one concurrency (--max-threads): they go by their rate.
+    load = "request_rate" if summary.rate_mode else "concurrency"
+    throughput = gauge(THROUGHPUT, "A level's throughput, inferences/s.", load)
+    latency = gauge(LATENCY, "A level's latency by stat (avg, pNN).", load, "stat")
+    stable = gauge(LEVEL_STABLE, "1 if the level stabilised.", load)
     for level in summary.levels:
-        at = {**run, "concurrency": str(level.concurrency)}
+        at = {**run, load: f"{level.load:g}"}
         throughput.labels(**at).set(level.throughput)
         if level.stable is not None:
             stable.labels(**at).set(int(level.stable))

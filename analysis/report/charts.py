@@ -75,7 +75,7 @@ def _hover(fig: Figure, artist: Any, name: str, text: str) -> None:
 
 def level_text(r: LevelRow, latency_label: str) -> str:
     """A level's figures in one line, as hover text."""
-    parts = [f"concurrency {r.concurrency}: {r.throughput:.6g} infer/sec"]
+    parts = [f"{r.name}: {r.throughput:.6g} infer/sec"]
     parts.append(f"{latency_label} latency {int(r.latency_us)} usec")
     if r.avg_latency_us is not None and latency_label != "avg":
         parts.append(f"avg {int(r.avg_latency_us)} usec")
@@ -123,7 +123,7 @@ def throughput_latency(
                 fig, point, "tl", (f"{name}: " if name else "") + level_text(r, run.latency_label)
             )
             ax.annotate(
-                f"c={r.concurrency}" + (" (unstable)" if unstable else ""),
+                r.short_name + (" (unstable)" if unstable else ""),
                 (x, y),
                 textcoords="offset points",
                 xytext=(8, -13),
@@ -285,7 +285,7 @@ def windows(summary: RunSummary) -> Figure:
         ts = [w.t_s for w in r.windows]
         lats = [(w.latency_us or float("nan")) / 1000 for w in r.windows]
         style = "-" if r.stable is not False else "--"
-        color = top.plot(ts, [w.throughput for w in r.windows], style, label=f"c={r.concurrency}")[
+        color = top.plot(ts, [w.throughput for w in r.windows], style, label=r.short_name)[
             0
         ].get_color()
         bottom.plot(ts, lats, style, color=color)

@@ -1,5 +1,6 @@
-"""Two runs side by side: per concurrency, the change in throughput and latency from A to B,
-and a verdict against the noise the runs' own windows show.
+"""Two runs side by side: per concurrency (per request rate for two rate sweeps), the change
+in throughput and latency from A to B, and a verdict against the noise the runs' own
+windows show.
 
 The noise band of a level is the larger of the two runs' window spreads there (max/min - 1
 over the windows each reported, as the stability rule compares them): a change inside it
@@ -13,6 +14,7 @@ from pathlib import PurePath
 
 from analysis.report.settings_words import latency_label, window_words
 from analysis.report.summary import LevelRow, RunSummary
+from analysis.results import level_cell
 
 # For a run without windows (a CSV): what a level's windows may differ by and still count
 # as stable under perf_analyzer's default -s.
@@ -23,7 +25,7 @@ BETTER, WORSE, WITHIN_NOISE, MIXED = "better", "worse", "within noise", "mixed"
 
 @dataclass(frozen=True)
 class LevelDiff:
-    concurrency: int
+    concurrency: int  # in a request-rate sweep: 0, its levels are `request_rate`
     a_throughput: float | None
     b_throughput: float | None
     a_latency_us: float | None
@@ -35,6 +37,11 @@ class LevelDiff:
     noise_known: bool = False
     a_stable: bool | None = True
     b_stable: bool | None = True
+    request_rate: float | None = None
+
+    @property
+    def load_words(self) -> str:
+        return level_cell(self.concurrency, self.request_rate)
 
     @property
     def throughput_change(self) -> float | None:
@@ -81,13 +88,26 @@ class Comparison:
     b_name: str = "B"
     warnings: list[str] = field(default_factory=list)
     noise_note: str = ""
+    rate_mode: bool = False  # two request-rate sweeps: the levels are rates
+
+    @property
+    def load_heading(self) -> str:
+        return "request rate" if self.rate_mode else "concurrency"
 
 
 def compare(a: RunSummary, b: RunSummary) -> Comparison:
-    """Levels of either run, matched by concurrency. Latency is A's kind (p95, avg) on both
-    sides when B has it, else each run's own, said in a warning."""
+    """Levels of either run, matched by concurrency, or by request rate when both are rate
+    sweeps (a rate sweep and a concurrency sweep share no level: a warning says so). Latency
+    is A's kind (p95, avg) on both sides when B has it, else each run's own, said in a
+    warning. In a rate sweep it is perf_analyzer's, from each request's send."""
     a_name, b_name = run_names(a.source, b.source)
     label, warnings = a.latency_label, settings_warnings(a, b, a_name, b_name)
+    if a.rate_mode != b.rate_mode:
+        rated, other = (a_name, b_name) if a.rate_mode else (b_name, a_name)
+        warnings.append(
+            f"{rated} is a request-rate sweep and {other} a concurrency sweep: "
+            "no level of one is a level of the other."
+        )
     same_kind = (
         all(rb.latency_as(label) is not None for rb in b.levels)
         or a.latency_label == b.latency_label
@@ -98,10 +118,10 @@ def compare(a: RunSummary, b: RunSummary) -> Comparison:
             f"Latency compares {a_name}'s {a.latency_label} with {b_name}'s {b.latency_label}: "
             f"{b_name} does not record {a.latency_label}."
         )
-    concurrencies = sorted({r.concurrency for r in a.levels} | {r.concurrency for r in b.levels})
+    keys = sorted({(r.request_rate is not None, r.load) for r in [*a.levels, *b.levels]})
     diffs = []
-    for c in concurrencies:
-        ra, rb = a.level(c), b.level(c)
+    for rated, load in keys:
+        ra, rb = (_at(run, load, rated) for run in (a, b))
         b_latency = None
         if rb is not None:
             b_latency = rb.latency_as(a.latency_label) if same_kind else rb.latency_us
@@ -110,7 +130,7 @@ def compare(a: RunSummary, b: RunSummary) -> Comparison:
         (t_noise, l_noise), known = _noise(ra, rb)
         diffs.append(
             LevelDiff(
-                c,
+                0 if rated else int(load),
                 ra.throughput if ra else None,
                 rb.throughput if rb else None,
                 ra.latency_us if ra else None,
@@ -120,6 +140,7 @@ def compare(a: RunSummary, b: RunSummary) -> Comparison:
                 noise_known=known,
                 a_stable=ra.stable if ra else None,
                 b_stable=rb.stable if rb else None,
+                request_rate=load if rated else None,
             )
         )
     return Comparison(
@@ -131,7 +152,13 @@ def compare(a: RunSummary, b: RunSummary) -> Comparison:
         b_name=b_name,
         warnings=warnings,
         noise_note=_noise_note(a, b, a_name, b_name),
+        rate_mode=a.rate_mode and b.rate_mode,
     )
+
+
+def _at(run: RunSummary, load: float, rated: bool) -> LevelRow | None:
+    """The run's level at this load, if the run measures that kind (rates or concurrencies)."""
+    return run.level(load) if run.rate_mode == rated else None
 
 
 def _noise(ra: LevelRow | None, rb: LevelRow | None) -> tuple[tuple[float, float], bool]:

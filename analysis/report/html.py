@@ -356,7 +356,7 @@ def comparison_html(cmp: Comparison, a: RunSummary, b: RunSummary) -> str:
         unstable = [n for n, s in (("A", d.a_stable), ("B", d.b_stable)) if s is False]
         rows.append(
             [
-                d.concurrency,
+                d.load_words,
                 _num(d.a_throughput, ".6g"),
                 _num(d.b_throughput, ".6g"),
                 _pct(d.throughput_change),
@@ -373,7 +373,7 @@ def comparison_html(cmp: Comparison, a: RunSummary, b: RunSummary) -> str:
         )
     table = _table(
         [
-            "concurrency",
+            cmp.load_heading,
             "A infer/sec",
             "B infer/sec",
             "change",

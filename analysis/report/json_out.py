@@ -24,6 +24,7 @@ def summary_dict(summary: RunSummary, rec: Recommendation) -> dict[str, Any]:
         "levels": [
             {
                 "concurrency": r.concurrency,
+                **({} if r.request_rate is None else {"request_rate": r.request_rate}),
                 "throughput": r.throughput,
                 "latency_us": r.latency_us,
                 "avg_latency_us": r.avg_latency_us,

@@ -40,6 +40,15 @@ def load_summary(path: str | Path) -> RunSummary:
     return read_csv(file)
 
 
+def load_sweep(path: str | Path) -> SweepResult:
+    """Our results JSON in full (a request-rate sweep's report needs more than a summary);
+    raises ValueError naming the problem."""
+    try:
+        return SweepResult.from_dict(json.loads(Path(path).read_text(errors="replace")))
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: incomplete triton-locust results ({exc})") from exc
+
+
 def export_summary(export: ProfileExport, source: str = "") -> RunSummary:
     """Each experiment's windows summarised, and its figures merged from the last three, as
     perf_analyzer reports a level (analysis/window.py, over analysis/pa_arithmetic.py): from

@@ -66,7 +66,9 @@ def _scenario(record: RunRecord, verdict: BaselineVerdict | None) -> list[str]:
     if summary is None or not summary.levels:
         lines += ["", "No level was measured."]
     else:
-        lines += ["", *_levels(summary), "", *_recommendation(summary)]
+        lines += ["", *_levels(summary)]
+        if not summary.rate_mode:  # a rate sweep's levels share one concurrency: no pick
+            lines += ["", *_recommendation(summary)]
     lines += ["", *_checks(record.checks)]
     if verdict is not None:
         lines += ["", *_baseline(verdict)]
@@ -98,14 +100,15 @@ def _levels(summary: RunSummary) -> list[str]:
     label = summary.latency_label
     rows = [
         [
-            str(r.concurrency),
+            f"{r.request_rate:g}" if r.request_rate is not None else str(r.concurrency),
             f"{r.throughput:.1f}",
             _ms(r.latency_us),
             {True: "stable", False: "**unstable**", None: "-"}[r.stable],
         ]
         for r in summary.levels
     ]
-    return _table(["Concurrency", "infer/s", f"{label} latency (ms)", "Stable"], "rrrl", rows)
+    load = "Request rate" if summary.rate_mode else "Concurrency"
+    return _table([load, "infer/s", f"{label} latency (ms)", "Stable"], "rrrl", rows)
 
 
 def _recommendation(summary: RunSummary) -> list[str]:
@@ -142,7 +145,7 @@ def _baseline(verdict: BaselineVerdict) -> list[str]:
     lines = [f"**Against the baseline** ({verdict.baseline}): {_bands(verdict)}", ""]
     rows = [
         [
-            str(v.concurrency),
+            v.load_words,
             f"{_num(v.baseline_throughput)} → {_num(v.throughput)}",
             _pct(v.throughput_change),
             _pct(v.latency_change),
@@ -151,7 +154,7 @@ def _baseline(verdict: BaselineVerdict) -> list[str]:
         for v in verdict.levels
     ]
     headers = [
-        "Concurrency",
+        "Request rate" if verdict.rate_mode else "Concurrency",
         "Baseline → now (infer/s)",
         "Throughput change",
         f"{label} change",

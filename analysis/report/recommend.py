@@ -83,7 +83,8 @@ class Recommendation:
 
 def recommend(summary: RunSummary, latency_budget_ms: float | None = None) -> Recommendation:
     levels = sorted(summary.levels, key=lambda r: r.concurrency)
-    if not levels:
+    # A rate sweep's levels share one concurrency (--max-threads): there is none to pick.
+    if not levels or summary.rate_mode:
         return Recommendation(summary.latency_label, None, None, None, None, latency_budget_ms)
     # Ties go to the lower concurrency: the same throughput for fewer requests in flight.
     best = max(levels, key=lambda r: (r.throughput, -r.concurrency))

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analysis.pa_arithmetic import NS_PER_S, NS_PER_US, server_columns_us
-from analysis.results import SweepResult
+from analysis.results import LevelLoad, SweepResult, level_cell
 from analysis.server_metrics import ServerMetrics
 from analysis.window import Window
 
@@ -52,7 +52,7 @@ class StreamFigures:
 
 
 @dataclass(frozen=True)
-class LevelRow:
+class LevelRow(LevelLoad):
     concurrency: int
     throughput: float
     latency_us: float  # the latency the run stabilised on (or p95 for a CSV that does not say)
@@ -70,6 +70,15 @@ class LevelRow:
     server_metrics: ServerMetrics | None = None
     # --streaming: the level's responses (None: its requests did not stream).
     stream: StreamFigures | None = None
+    # Request-rate mode: the level's target rate; `concurrency` is then --max-threads.
+    request_rate: float | None = None
+
+    @property
+    def short_name(self) -> str:
+        """A chart's label: 'c=4', or '300/s' in a rate sweep."""
+        return ("c=" if self.request_rate is None else "") + level_cell(
+            self.concurrency, self.request_rate
+        )
 
     @property
     def server_compute_us(self) -> float | None:
@@ -105,8 +114,14 @@ class RunSummary:
     server_version: str = ""
     started_at: str = ""
 
-    def level(self, concurrency: int) -> LevelRow | None:
-        return next((lvl for lvl in self.levels if lvl.concurrency == concurrency), None)
+    @property
+    def rate_mode(self) -> bool:
+        """A request-rate sweep: its levels are rates (`LevelRow.load`), not concurrencies."""
+        return any(lvl.request_rate is not None for lvl in self.levels)
+
+    def level(self, load: float) -> LevelRow | None:
+        """The level at this concurrency, or at this request rate in a rate sweep."""
+        return next((lvl for lvl in self.levels if lvl.load == load), None)
 
 
 def from_result(result: SweepResult, source: str = "") -> RunSummary:
@@ -146,6 +161,7 @@ def from_result(result: SweepResult, source: str = "") -> RunSummary:
                 spread=(level.spread.throughput, level.spread.latency),
                 server_metrics=w.server_metrics,
                 stream=StreamFigures.of(w),
+                request_rate=level.request_rate,
                 windows=[
                     WindowPoint(
                         (win.end_ns - first_start) / NS_PER_S,
@@ -161,7 +177,7 @@ def from_result(result: SweepResult, source: str = "") -> RunSummary:
     return RunSummary(
         source=source,
         latency_label=settings.latency_label,
-        levels=sorted(rows, key=lambda r: r.concurrency),
+        levels=sorted(rows, key=lambda r: r.load),
         settings=settings.to_dict(),
         stop_reason=result.stop_reason,
         has_windows=True,

@@ -74,15 +74,17 @@ def comparison_lines(cmp: Comparison) -> list[str]:
     lines = [f"A: {cmp.a_name}  ({cmp.a_source})", f"B: {cmp.b_name}  ({cmp.b_source})"]
     lines += [f"Warning: {w}" for w in cmp.warnings]
     lat = cmp.latency_label
+    load = "rate" if cmp.rate_mode else "conc"
+    width = max([5, *(len(d.load_words) for d in cmp.levels)])
     lines.append(
-        f"{'conc':>5} {'A infer/s':>11} {'B infer/s':>11} {'change':>8} "
+        f"{load:>{width}} {'A infer/s':>11} {'B infer/s':>11} {'change':>8} "
         f"{f'A {lat} us':>12} {f'B {lat} us':>12} {'change':>8} {'noise':>11}  verdict"
     )
     for d in cmp.levels:
         noise = f"±{d.throughput_noise:.0%}/{d.latency_noise:.0%}" + ("" if d.noise_known else "?")
         unstable = [n for n, s in (("A", d.a_stable), ("B", d.b_stable)) if s is False]
         lines.append(
-            f"{d.concurrency:>5} {_num(d.a_throughput, '.1f'):>11} "
+            f"{d.load_words:>{width}} {_num(d.a_throughput, '.1f'):>11} "
             f"{_num(d.b_throughput, '.1f'):>11} {_pct(d.throughput_change):>8} "
             f"{_us(d.a_latency_us):>12} "
             f"{_us(d.b_latency_us):>12} {_pct(d.latency_change):>8} {noise:>11}  "
@@ -116,10 +118,11 @@ def baseline_lines(verdict: BaselineVerdict) -> list[str]:
     base = [_num(v.baseline_throughput, ".1f") for v in verdict.levels]
     now = [_num(v.throughput, ".1f") for v in verdict.levels]
     wb, wn = max(map(len, base), default=0), max(map(len, now), default=0)
-    rows = [("conc", "infer/s: baseline → now (change)", f"{verdict.latency_label} change", "band")]
+    load = "rate" if verdict.rate_mode else "conc"
+    rows = [(load, "infer/s: baseline → now (change)", f"{verdict.latency_label} change", "band")]
     rows += [
         (
-            str(v.concurrency),
+            v.load_words,
             f"{b:>{wb}} → {n:>{wn}} ({_pct(v.throughput_change)})",
             _pct(v.latency_change),
             f"±{v.throughput_band:.0%}/±{v.latency_band:.0%}",

@@ -69,8 +69,9 @@ class RunView:
         return f"{r.model} ({r.model_version})" if r.model_version else r.model or "-"
 
     def max_throughput(self) -> str:
-        pick = self.rec.max_throughput if self.rec else None
-        return "-" if pick is None else f"{pick.throughput:.1f}"
+        # The levels' own: a rate sweep's recommendation picks nothing.
+        levels = self.summary.levels if self.summary else []
+        return f"{max(r.throughput for r in levels):.1f}" if levels else "-"
 
     def knee(self) -> str:
         """The knee's concurrency; '>8' when the curve had not bent by the last level, 8."""
@@ -294,13 +295,16 @@ def _trend_figure(views: list[RunView], labels: list[str], name: str) -> Figure:
     from matplotlib.ticker import MaxNLocator
 
     fig, (top, middle, bottom) = charts._subplots(3, 1, figsize=(10, 9), sharex=True)
-    concurrencies = sorted({r.concurrency for v in views if v.summary for r in v.summary.levels})
-    for i, c in enumerate(concurrencies):
+    # A line per level: by concurrency, or by request rate in a rate sweep's runs.
+    loads = sorted({r.load for v in views if v.summary for r in v.summary.levels})
+    for i, c in enumerate(loads):
         color, style = f"C{i % 10}", ("-", "--", ":", "-.")[i // 10 % 4]
         points = [(v, row) for v in views if v.summary and (row := v.summary.level(c)) is not None]
+        if not points:
+            continue
         xs = [v.when for v, _ in points]
         for ax, ys, label in (
-            (top, [row.throughput for _, row in points], f"c={c}"),
+            (top, [row.throughput for _, row in points], points[0][1].short_name),
             (middle, [row.latency_us / 1000 for _, row in points], None),
         ):
             ax.plot(xs, ys, style, color=color, label=label, zorder=1)
@@ -309,7 +313,7 @@ def _trend_figure(views: list[RunView], labels: list[str], name: str) -> Figure:
             text = (
                 f"run {v.record.id}, {v.started} UTC"
                 + ("" if v.record.finished else f", {v.status}")
-                + f": concurrency {c}: {row.throughput:.6g} infer/sec, "
+                + f": {row.name}: {row.throughput:.6g} infer/sec, "
                 + f"{v.summary.latency_label} latency {int(row.latency_us)} usec"
             )
             face = color if v.record.finished else "none"
@@ -319,21 +323,25 @@ def _trend_figure(views: list[RunView], labels: list[str], name: str) -> Figure:
     _recommended(fig, bottom, views, name)
     top.set_ylabel("infer/sec")
     top.set_ylim(bottom=0)
-    top.set_title("Throughput at each concurrency")
+    rated = any(v.summary.rate_mode for v in views if v.summary)
+    per = "request rate" if rated else "concurrency"
+    top.set_title(f"Throughput at each {per}")
     top.legend(
         fontsize=8,
         loc="upper left",
         bbox_to_anchor=(1.01, 1),
-        ncols=1 + (len(concurrencies) - 1) // 12,
+        ncols=1 + (len(loads) - 1) // 12,
     )
     middle.set_ylabel(f"{'/'.join(labels)} latency (ms)")
     middle.set_ylim(bottom=0)
-    middle.set_title(f"{' / '.join(labels)} latency (stabilised on) at each concurrency")
+    middle.set_title(f"{' / '.join(labels)} latency (stabilised on) at each {per}")
     bottom.set_ylabel("concurrency")
-    bottom.set_title("Recommended concurrency")
+    none = " (none: a request-rate sweep's levels are rates)" if rated else ""
+    bottom.set_title("Recommended concurrency" + none)
     bottom.yaxis.set_major_locator(MaxNLocator(integer=True))
     # From 0, a little above the highest level swept: one run, or picks that never move,
     # must not blow a single value up into a scale of thousandths.
+    concurrencies = [r.concurrency for v in views if v.summary for r in v.summary.levels]
     bottom.set_ylim(0, max(concurrencies, default=1) * 1.1 + 0.5)
     bottom.set_xlabel("run started (UTC)")
     locator = AutoDateLocator()
@@ -382,4 +390,5 @@ def _recommended(fig: Figure, ax: Any, views: list[RunView], name: str) -> None:
                 + f": {what}: concurrency {pick.concurrency}, {pick.throughput:.6g} infer/sec"
             )
             charts._hover(fig, point, name, text)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    if ax.get_legend_handles_labels()[0]:  # a rate sweep's runs recommend nothing
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from analysis.console import summary_block
 from analysis.report.html import write_report
 from analysis.report.json_out import write_summary_json
-from analysis.report.load import load_summary
+from analysis.report.load import load_summary, load_sweep
 from analysis.report.recommend import recommend
+from analysis.report.summary import RunSummary
 from analysis.report.text import recommendation_lines
 from triton_locust.errors import UserError
 
@@ -48,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from exc
     if not summary.levels:
         raise UserError(f"{args.results}: no reported levels to draw")
+    if summary.rate_mode:
+        return _rate_report(args, summary)
     try:
         write_report(summary, args.output, args.png, args.latency_budget)
         if args.json_out:
@@ -55,5 +59,32 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"cannot write the report: {exc.strerror or exc}") from exc
     print("\n".join(recommendation_lines(recommend(summary, args.latency_budget))))
+    print(f"Report: {args.output}")
+    return 0
+
+
+def _rate_report(args: argparse.Namespace, summary: RunSummary) -> int:
+    """A request-rate sweep: its own report (latency from the send and from the slot, late
+    requests), drawn from our results JSON; there is no concurrency to recommend."""
+    if summary.origin != "run":
+        raise UserError(
+            f"{args.results}: a request-rate sweep's CSV: `report` draws a rate sweep from "
+            "triton-locust's results JSON (the CSV lacks the latency from each request's slot)"
+        )
+    options = {"--png": args.png, "--latency-budget": args.latency_budget, "--json": args.json_out}
+    asked = [flag for flag, value in options.items() if value is not None]
+    if asked:
+        raise UserError(
+            f"{args.results}: a request-rate sweep: {', '.join(asked)} only with a concurrency "
+            "sweep (a rate sweep's report is its HTML; there is no concurrency to recommend)"
+        )
+    try:
+        result = load_sweep(args.results)
+        write_report(result, args.output)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    except OSError as exc:
+        raise UserError(f"cannot write the report: {exc.strerror or exc}") from exc
+    print(summary_block(result))
     print(f"Report: {args.output}")
     return 0
