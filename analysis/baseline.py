@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from analysis.checks import BASELINE, CheckResult
 from analysis.report.compare import compare
 from analysis.report.summary import RunSummary
-from analysis.results import level_cell, level_name
+from analysis.results import LevelLoad
 
 BETTER, WORSE, WITHIN_NOISE = "better", "worse", "within noise"
 NOT_IN_BASELINE, MISSING_NOW = "not in baseline", "not measured now"
@@ -19,7 +19,7 @@ DEFAULT_MAX_REGRESSION = 0.10  # --max-regression 10
 
 
 @dataclass(frozen=True)
-class LevelVerdict:
+class LevelVerdict(LevelLoad):
     concurrency: int  # in a request-rate sweep: 0, its levels are `request_rate`
     verdict: str  # BETTER, WORSE, WITHIN_NOISE, NOT_IN_BASELINE or MISSING_NOW
     baseline_throughput: float | None
@@ -33,14 +33,6 @@ class LevelVerdict:
     throughput_band: float
     latency_band: float
     request_rate: float | None = None
-
-    @property
-    def load_words(self) -> str:
-        return level_cell(self.concurrency, self.request_rate)
-
-    @property
-    def name(self) -> str:
-        return level_name(self.concurrency, self.request_rate)
 
     @property
     def regressed(self) -> bool:

@@ -30,7 +30,8 @@ def level_cell(concurrency: int, request_rate: float | None) -> str:
 
 class LevelLoad:
     """What tells a level apart, for the dataclasses that hold one (a level's result, a
-    report's row): its concurrency, or in a request-rate sweep its rate."""
+    report's row, a comparison's or a baseline's line): its concurrency, or in a
+    request-rate sweep its rate."""
 
     concurrency: int
     request_rate: float | None
@@ -42,6 +43,10 @@ class LevelLoad:
     @property
     def name(self) -> str:
         return level_name(self.concurrency, self.request_rate)
+
+    @property
+    def load_words(self) -> str:
+        return level_cell(self.concurrency, self.request_rate)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import PurePath
 
 from analysis.report.settings_words import latency_label, window_words
 from analysis.report.summary import LevelRow, RunSummary
-from analysis.results import level_cell
+from analysis.results import LevelLoad
 
 # For a run without windows (a CSV): what a level's windows may differ by and still count
 # as stable under perf_analyzer's default -s.
@@ -24,7 +24,7 @@ BETTER, WORSE, WITHIN_NOISE, MIXED = "better", "worse", "within noise", "mixed"
 
 
 @dataclass(frozen=True)
-class LevelDiff:
+class LevelDiff(LevelLoad):
     concurrency: int  # in a request-rate sweep: 0, its levels are `request_rate`
     a_throughput: float | None
     b_throughput: float | None
@@ -38,10 +38,6 @@ class LevelDiff:
     a_stable: bool | None = True
     b_stable: bool | None = True
     request_rate: float | None = None
-
-    @property
-    def load_words(self) -> str:
-        return level_cell(self.concurrency, self.request_rate)
 
     @property
     def throughput_change(self) -> float | None:

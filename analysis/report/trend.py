@@ -300,8 +300,6 @@ def _trend_figure(views: list[RunView], labels: list[str], name: str) -> Figure:
     for i, c in enumerate(loads):
         color, style = f"C{i % 10}", ("-", "--", ":", "-.")[i // 10 % 4]
         points = [(v, row) for v in views if v.summary and (row := v.summary.level(c)) is not None]
-        if not points:
-            continue
         xs = [v.when for v, _ in points]
         for ax, ys, label in (
             (top, [row.throughput for _, row in points], points[0][1].short_name),
