@@ -24,6 +24,12 @@ from analysis.window import merge
 
 def load_summary(path: str | Path) -> RunSummary:
     """Raises ValueError (or OSError for a missing file) with a message naming the problem."""
+    return as_summary(load_run(path), path)
+
+
+def load_run(path: str | Path) -> SweepResult | RunSummary:
+    """Our results JSON in full (a request-rate sweep's report needs more than a summary),
+    else the summary of a profile export or a CSV; raises as load_summary does."""
     file = Path(path)
     text = file.read_text(errors="replace")
     if text.lstrip().startswith("{"):
@@ -34,18 +40,19 @@ def load_summary(path: str | Path) -> RunSummary:
         if is_profile_export(data):
             return export_summary(from_dict(data, str(path)), source=str(path))
         try:
-            return from_result(SweepResult.from_dict(data), source=str(path))
+            return SweepResult.from_dict(data)
         except (KeyError, TypeError) as exc:
             raise ValueError(f"{path}: incomplete triton-locust results ({exc})") from exc
     return read_csv(file)
 
 
-def load_sweep(path: str | Path) -> SweepResult:
-    """Our results JSON in full (a request-rate sweep's report needs more than a summary);
-    raises ValueError naming the problem."""
+def as_summary(run: SweepResult | RunSummary, path: str | Path) -> RunSummary:
+    """What load_run read, as the summary every report output is drawn from."""
+    if isinstance(run, RunSummary):
+        return run
     try:
-        return SweepResult.from_dict(json.loads(Path(path).read_text(errors="replace")))
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        return from_result(run, source=str(path))
+    except (KeyError, TypeError) as exc:
         raise ValueError(f"{path}: incomplete triton-locust results ({exc})") from exc
 
 

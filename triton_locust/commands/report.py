@@ -7,10 +7,11 @@ import argparse
 from analysis.console import summary_block
 from analysis.report.html import write_report
 from analysis.report.json_out import write_summary_json
-from analysis.report.load import load_summary, load_sweep
+from analysis.report.load import as_summary, load_run
 from analysis.report.recommend import recommend
 from analysis.report.summary import RunSummary
 from analysis.report.text import recommendation_lines
+from analysis.results import SweepResult
 from triton_locust.errors import UserError
 
 
@@ -43,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     if args.latency_budget is not None and args.latency_budget <= 0:
         raise UserError(f"--latency-budget {args.latency_budget:g}: must be above 0 msec")
     try:
-        summary = load_summary(args.results)
+        run = load_run(args.results)
+        summary = as_summary(run, args.results)
     except FileNotFoundError as exc:
         raise UserError(f"{args.results}: no such file") from exc
     except (OSError, ValueError) as exc:
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if not summary.levels:
         raise UserError(f"{args.results}: no reported levels to draw")
     if summary.rate_mode:
-        return _rate_report(args, summary)
+        return _rate_report(args, run)
     try:
         write_report(summary, args.output, args.png, args.latency_budget)
         if args.json_out:
@@ -63,10 +65,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rate_report(args: argparse.Namespace, summary: RunSummary) -> int:
+def _rate_report(args: argparse.Namespace, run: SweepResult | RunSummary) -> int:
     """A request-rate sweep: its own report (latency from the send and from the slot, late
     requests), drawn from our results JSON; there is no concurrency to recommend."""
-    if summary.origin != "run":
+    if not isinstance(run, SweepResult):
         raise UserError(
             f"{args.results}: a request-rate sweep's CSV: `report` draws a rate sweep from "
             "triton-locust's results JSON (the CSV lacks the latency from each request's slot)"
@@ -79,12 +81,9 @@ def _rate_report(args: argparse.Namespace, summary: RunSummary) -> int:
             "sweep (a rate sweep's report is its HTML; there is no concurrency to recommend)"
         )
     try:
-        result = load_sweep(args.results)
-        write_report(result, args.output)
-    except ValueError as exc:
-        raise UserError(str(exc)) from exc
+        write_report(run, args.output)
     except OSError as exc:
         raise UserError(f"cannot write the report: {exc.strerror or exc}") from exc
-    print(summary_block(result))
+    print(summary_block(run))
     print(f"Report: {args.output}")
     return 0
