@@ -113,3 +113,30 @@ def test_a_killed_server_leaves_no_python_backend_region_in_dev_shm():
     finally:
         server.stop()
     assert not list(Path("/dev/shm").glob(f"{server.shm_prefix}*"))
+
+
+def test_ctrl_c_the_moment_the_server_is_spawned_leaves_no_server_behind(monkeypatch):
+    """Python's Popen does not stop a child it was interrupted returning: a Ctrl-C between
+    the fork and Popen's return must still reach a server the launcher knows of."""
+    spawned: list[subprocess.Popen] = []
+    real_popen = subprocess.Popen
+
+    def popen_then_ctrl_c(*args, **kwargs):
+        process = real_popen(*args, **kwargs)
+        spawned.append(process)
+        signal.raise_signal(signal.SIGINT)  # the child exists; Popen has not returned yet
+        return process
+
+    monkeypatch.setattr(subprocess, "Popen", popen_then_ctrl_c)
+    server = TritonServer(*free_ports(3))
+    with pytest.raises(KeyboardInterrupt):
+        server.start()
+    monkeypatch.undo()
+    [process] = spawned
+    try:
+        assert process.poll() is not None, "a tritonserver was left running"
+        assert not server.running and server._workdir is None
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

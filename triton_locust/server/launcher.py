@@ -8,6 +8,7 @@ imports numpy from it."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -17,9 +18,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -98,6 +101,29 @@ def _pytriton_dirs() -> tuple[Path, Path]:
     return server, libs
 
 
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block is over, then come as they would have.
+    Around Popen: raised between its fork and its return, they would leave a server that
+    nobody holds (Popen does not stop a child it was interrupted returning)."""
+    wanted = (signal.SIGINT, signal.SIGTERM)
+    handlers = {s: signal.getsignal(s) for s in wanted}
+    # Only the main thread can set handlers; one set outside Python cannot be put back.
+    if threading.current_thread() is not threading.main_thread() or None in handlers.values():
+        yield
+        return
+    caught: list[int] = []
+    for s in wanted:
+        signal.signal(s, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+        for s in caught:
+            signal.raise_signal(s)
+
+
 class TritonServer:
     def __init__(
         self,
@@ -171,19 +197,22 @@ class TritonServer:
             f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}",
             *(self.grpc_tls.flags() if self.grpc_tls else []),
         ]
-        with self.log_path.open("wb") as log:
-            self._process = subprocess.Popen(
-                command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self._env(libs),
-                start_new_session=True,  # a Ctrl-C to us is ours to forward, not the server's
-            )
         try:
+            with self.log_path.open("wb") as log, _signals_held():
+                self._process = subprocess.Popen(
+                    command,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=self._env(libs),
+                    start_new_session=True,  # a Ctrl-C to us is ours to forward, not the server's
+                )
             self._wait_ready(timeout_s)
         except ServerStartError as exc:
             self.stop(keep_log=True)
             raise ServerStartError(f"{exc} (log: {self.kept_log})") from None
+        except BaseException:  # Ctrl-C or SIGTERM while it starts: no server left behind
+            self.stop()
+            raise
 
     def _backends(self, server_dir: Path) -> Path:
         """A backends folder of our own: the Python backend with the stub for our Python."""
